@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { OffsetClock } from '../clock.js';
+import { UsageError } from '../errors.js';
+import { createLogger } from '../log/logger.js';
+import { startNode } from '../node/node.js';
+import { addConfigOption, loadConfig, type ConfigOpts } from './context.js';
+
+export function register(program: Command): void {
+  addConfigOption(
+    program
+      .command('serve')
+      .description('Start a node: scheduler, executor (and HTTP API/UI when enabled) on the config\'s store.')
+      .option('--no-scheduler', 'only execute runs; create no fires')
+      .option('--log-level <level>', 'trace, debug, info, warn, error (default: the config\'s log.level)'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cronfleet serve --config examples/cronfleet.yaml
+  cronfleet serve --config /etc/cronfleet/cronfleet.yaml --store postgres://cronfleet@db:5432/cronfleet
+
+SIGTERM or SIGINT stops claiming, lets running tasks finish within executor.shutdownGrace, then
+stops them (recorded cancelled). A second signal stops them at once.`,
+    )
+    .action(async (opts: ConfigOpts & { scheduler: boolean; logLevel?: string }) => {
+      const cfg = loadConfig(opts);
+      if (!opts.scheduler) cfg.scheduler = false;
+      const log = createLogger({ level: opts.logLevel ?? cfg.log.level, name: cfg.node.name });
+      // Shifts this process's clock, to rehearse a drifting machine: the node must flag it and keep
+      // following the store's clock.
+      const offset = process.env.CRONFLEET_CLOCK_OFFSET_MS;
+      let clock: OffsetClock | undefined;
+      if (offset !== undefined) {
+        if (!/^-?\d+$/.test(offset)) throw new UsageError(`CRONFLEET_CLOCK_OFFSET_MS: "${offset}" is not a whole number of milliseconds`);
+        clock = new OffsetClock();
+        clock.offsetMs = Number(offset);
+      }
+      const node = await startNode(cfg, { log, ...(clock && { clock }) });
+      await new Promise<void>((resolve) => {
+        let signals = 0;
+        const onSignal = (sig: NodeJS.Signals) => {
+          signals++;
+          log.info({ signal: sig }, signals === 1 ? 'stopping gracefully' : 'stopping now');
+          void node.stop(signals === 1 ? undefined : 0).then(resolve);
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
+      log.flush?.();
+    });
+}

@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * Fields of /proc/<pid>/stat after the `(comm)` part, which may itself hold spaces and
+ * parentheses; index 0 is field 3 (state) of proc(5).
+ */
+function statFields(pid: number): string[] | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  const close = text.lastIndexOf(')');
+  return text.slice(close + 2).trim().split(' ');
+}
+
+/** Field 22 (starttime, clock ticks since boot): with the pid it names one process for good. */
+export function processStartTicks(pid: number): string | null {
+  return statFields(pid)?.[19] ?? null;
+}
+
+/** Field 19 (nice). */
+export function processNiceness(pid: number): number | null {
+  const v = statFields(pid)?.[16];
+  return v === undefined ? null : Number(v);
+}
+
+/** Changes at every boot, so start ticks from an earlier boot never match a live process. */
+export function bootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * True when `pid` still names the process that had `startTicks` at `boot`. A zombie counts as
+ * gone: it has finished, only its parent has not collected it.
+ */
+export function isSameProcessAlive(pid: number, startTicks: string | null, boot: string | null): boolean {
+  if (boot !== null && boot !== bootId()) return false;
+  const fields = statFields(pid);
+  if (!fields) return false;
+  if (fields[0] === 'Z' || fields[0] === 'X') return false;
+  return startTicks === null || fields[19] === startTicks;
+}

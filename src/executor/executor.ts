@@ -1,0 +1,427 @@
+import { join } from 'node:path';
+import type { Clock } from '../clock.js';
+import { repeat, type Repeating } from '../repeat.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/store.js';
+import type { FinishRequest, FinishStatus, NodeInfo, Run } from '../store/types.js';
+import { formatDuration } from '../time/duration.js';
+import { startTask } from './run-task.js';
+import type { TaskDef, TaskHandle, TaskResult } from './task.js';
+
+export interface ExecutorOptions {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  node: NodeInfo;
+  /** This node's tasks: the only things it will ever run (invariant 3). */
+  tasks: Map<string, TaskDef>;
+  concurrency: number;
+  leaseMs: number;
+  heartbeatMs: number;
+  killGraceMs: number;
+  pollMs: number;
+  nodeTtlMs: number;
+  dataDir: string;
+  /** This node's clock minus the store's, reported with each heartbeat. */
+  clockSkewMs?: () => number;
+  /** How often the output tails of running runs are copied to the store. */
+  outputFlushMs?: number;
+  /**
+   * Runs due within this are claimed ahead and started by a local timer at their instant, so
+   * a burst of runs costs the store nothing at the instant itself.
+   */
+  prefetchMs?: number;
+  /** `startedAt` is the task's start on the store's clock (the result's own is the process's). */
+  onFinished?: (run: Run, status: FinishStatus, result: TaskResult, startedAt: number) => void;
+}
+
+/** Most finished runs recorded in one store transaction. */
+const FINISH_BATCH = 500;
+
+interface Active {
+  run: Run;
+  handle: TaskHandle;
+  /** Why we stopped it ourselves, if we did. */
+  stopReason: string | null;
+  /** True once the store said the run is no longer ours: its result is not recorded. */
+  revoked: boolean;
+  /** The tails last copied to the store: unchanged tails are not written again. */
+  flushed: { stdout: string; stderr: string };
+  /** The timeout in force: the schedule's, else the task's. */
+  timeoutMs: number | null;
+}
+
+/**
+ * Claims runs of this node's tasks from the store and runs them, holding each run's lease with
+ * heartbeats. Wakes on the store's queued-run notification, on a timer for runs that become due
+ * later (jitter, retry backoff), and on a slow poll as a safety net.
+ */
+export class Executor {
+  private readonly active = new Map<number, Active>();
+  /** Claimed ahead of their instant, waiting for it (see prefetchMs). */
+  private readonly held = new Map<number, Run>();
+  private readonly heldTimers = new Map<number, () => void>();
+  private readonly pendingFinishes: FinishRequest[] = [];
+  private timers: Repeating[] = [];
+  private dueTimer: (() => void) | null = null;
+  private unwatch: (() => void) | null = null;
+  private claiming: Promise<void> | null = null;
+  private claimAgain = false;
+  private stopping = false;
+  private draining = false;
+  private readonly idle = new Set<() => void>();
+  readonly stats = { claimed: 0, finished: 0, lostSwept: 0, errors: 0 };
+
+  constructor(private readonly opts: ExecutorOptions) {}
+
+  get running(): number {
+    return this.active.size;
+  }
+
+  /** Runs this node holds: running, or claimed and waiting for their instant. */
+  private get busy(): number {
+    return this.active.size + this.held.size;
+  }
+
+  get isDraining(): boolean {
+    return this.draining || this.stopping;
+  }
+
+  async start(): Promise<void> {
+    const { store, clock, log, node } = this.opts;
+    await store.registerNode(node, clock.now());
+    const recovered = await store.recoverNodeRuns(node.name, clock.now());
+    for (const r of recovered) {
+      log.warn({ run: r.id, schedule: r.schedule, scheduledAt: new Date(r.scheduledAt).toISOString() }, 'run left running by this node before a restart is lost');
+    }
+    this.unwatch = store.watchQueued(() => this.wake());
+    this.loop(this.opts.heartbeatMs, () => this.heartbeat());
+    this.loop(this.opts.pollMs, async () => this.wake());
+    this.loop(this.opts.outputFlushMs ?? 1_000, () => this.flushOutputs());
+    this.wake();
+  }
+
+  /** Claims as many due runs as there is room for (coalescing concurrent calls). */
+  wake(): void {
+    if (this.stopping) return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
+    }
+    this.claiming = this.claimLoop()
+      .catch((err: unknown) => {
+        this.stats.errors++;
+        this.opts.log.warn({ err: (err as Error).message }, 'claiming runs failed; will retry at the next wake-up');
+      })
+      .finally(() => {
+        this.claiming = null;
+        if (this.claimAgain) {
+          this.claimAgain = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async claimLoop(): Promise<void> {
+    const { store, clock, node, tasks } = this.opts;
+    const offered = [...tasks.keys()];
+    if (offered.length === 0) return;
+    const prefetch = this.opts.prefetchMs ?? 0;
+    for (;;) {
+      const room = this.opts.concurrency - this.busy;
+      if (room <= 0 || this.isDraining) return;
+      const now = clock.now();
+      const runs = await store.claimRuns({ node: node.name, tasks: offered, tags: node.tags, limit: room, leaseMs: this.opts.leaseMs, now, dueBy: now + prefetch });
+      this.stats.claimed += runs.length;
+      const at = clock.now();
+      for (const run of runs) {
+        if (run.notBefore <= at) this.startRun(run);
+        else this.hold(run);
+      }
+      if (runs.length < room) break;
+    }
+    await this.armDueTimer();
+  }
+
+  /** Keeps a run claimed ahead until its instant; runs due at the same instant share a timer. */
+  private hold(run: Run): void {
+    this.held.set(run.id, run);
+    if (this.heldTimers.has(run.notBefore)) return;
+    const at = run.notBefore;
+    const fire = () => {
+      // Timers may fire a millisecond early: a run never starts before its instant.
+      const early = at - this.opts.clock.now();
+      if (early > 0) {
+        this.heldTimers.set(at, this.opts.clock.setTimer(early, fire));
+        return;
+      }
+      this.heldTimers.delete(at);
+      for (const r of [...this.held.values()]) {
+        if (r.notBefore > at) continue;
+        this.held.delete(r.id);
+        this.startRun(r);
+      }
+    };
+    this.heldTimers.set(at, this.opts.clock.setTimer(at - this.opts.clock.now(), fire));
+  }
+
+  /** Wakes at the earliest queued run that is not due yet (jitter, retry backoff). */
+  private async armDueTimer(): Promise<void> {
+    const { store, clock, node, tasks } = this.opts;
+    const at = await store.nextQueuedAt(node.name, [...tasks.keys()], node.tags);
+    this.dueTimer?.();
+    this.dueTimer = null;
+    if (at === null || this.stopping) return;
+    this.dueTimer = clock.setTimer(Math.max(0, at - (this.opts.prefetchMs ?? 0) - clock.now()), () => this.wake());
+  }
+
+  private startRun(run: Run): void {
+    const { log, store, dataDir, clock } = this.opts;
+    const task = this.opts.tasks.get(run.task);
+    if (!task) {
+      // claimRuns only hands out offered tasks; this guards invariant 3 if config and store disagree.
+      this.queueFinish(run, 'failed', null, null, `task "${run.task}" is not offered by node ${this.opts.node.name}`, { stdout: '', stderr: '' });
+      return;
+    }
+    const logPath = task.kind === 'builtin' ? undefined : join(dataDir, 'logs', `${run.id}.log`);
+    const handle = startTask(task, {
+      ...(logPath !== undefined && { logPath }),
+      ...(run.timeoutMs !== null && { timeoutMs: run.timeoutMs }),
+      killGraceMs: this.opts.killGraceMs,
+      env: {
+        CRONFLEET_RUN_ID: String(run.id),
+        CRONFLEET_SCHEDULE: run.schedule,
+        CRONFLEET_TASK: run.task,
+        CRONFLEET_SCHEDULED_AT: new Date(run.scheduledAt).toISOString(),
+        CRONFLEET_ATTEMPT: String(run.attempt),
+        CRONFLEET_NODE: this.opts.node.name,
+      },
+    });
+    const entry: Active = { run, handle, stopReason: null, revoked: false, flushed: { stdout: '', stderr: '' }, timeoutMs: run.timeoutMs ?? task.timeoutMs ?? null };
+    this.active.set(run.id, entry);
+    log.info({ run: run.id, schedule: run.schedule, task: run.task, attempt: run.attempt, pid: handle.pid, lateMs: clock.now() - run.scheduledAt }, 'run started');
+    if (logPath) {
+      store.setRunLogPath(run.id, logPath).catch((err: unknown) => log.warn({ run: run.id, err: (err as Error).message }, 'could not record the log path'));
+    }
+    handle.done.then(
+      (result) => this.onDone(entry, result),
+      (err: unknown) => this.onDone(entry, { exitCode: null, signal: null, timedOut: false, cancelled: false, error: String(err), stdout: '', stderr: '', startedAt: clock.now(), finishedAt: clock.now() }),
+    );
+  }
+
+  private onDone(entry: Active, result: TaskResult): void {
+    this.active.delete(entry.run.id);
+    const { run } = entry;
+    let status: FinishStatus;
+    let reason: string | null = null;
+    if (result.cancelled) {
+      status = 'cancelled';
+      reason = entry.stopReason ?? 'cancelled';
+    } else if (result.timedOut) {
+      status = 'timed_out';
+      reason = `timed out after ${formatDuration(entry.timeoutMs ?? 0)}`;
+    } else if (result.exitCode === 0) {
+      status = 'succeeded';
+    } else {
+      status = 'failed';
+      reason = result.error ?? (result.signal ? `killed by ${result.signal}` : `exit status ${result.exitCode}`);
+    }
+    const level = status === 'succeeded' ? 'info' : 'warn';
+    this.opts.log[level](
+      { run: run.id, schedule: run.schedule, status, exitCode: result.exitCode, signal: result.signal, reason, durationMs: result.finishedAt - result.startedAt },
+      'run finished',
+    );
+    // Task timestamps come from the process's own clock; the node follows the store's.
+    const startedAt = result.startedAt + (this.opts.clock.now() - Date.now());
+    this.opts.onFinished?.(run, status, result, startedAt);
+    if (entry.revoked) {
+      this.opts.log.warn({ run: run.id }, 'run was taken from this node (lease lost); its result is not recorded');
+    } else {
+      this.queueFinish(run, status, result.exitCode, result.signal, reason, { stdout: result.stdout, stderr: result.stderr }, startedAt);
+    }
+    for (const fn of this.idle) fn();
+    this.wake();
+  }
+
+  private queueFinish(
+    run: Run,
+    status: FinishStatus,
+    exitCode: number | null,
+    signal: string | null,
+    reason: string | null,
+    output: FinishRequest['output'],
+    startedAt?: number,
+  ): void {
+    this.pendingFinishes.push({
+      runId: run.id,
+      node: this.opts.node.name,
+      ...(startedAt !== undefined && { startedAt }),
+      status,
+      exitCode,
+      signal,
+      reason,
+      output,
+      now: this.opts.clock.now(),
+    });
+    void this.flushFinishes();
+  }
+
+  private flushingFinishes: Promise<void> | null = null;
+
+  /** Records finished runs; ones the store could not take are kept and retried with the heartbeat. */
+  private flushFinishes(): Promise<void> {
+    if (this.flushingFinishes) return this.flushingFinishes;
+    this.flushingFinishes = (async () => {
+      // Results that arrive while a batch is being written go in the next batch: at a thousand
+      // runs a second, one transaction per run could not keep up.
+      while (this.pendingFinishes.length > 0) {
+        const batch = this.pendingFinishes.slice(0, FINISH_BATCH);
+        try {
+          const results = await this.opts.store.finishRuns(batch);
+          this.pendingFinishes.splice(0, batch.length);
+          this.stats.finished += batch.length;
+          results.forEach((res, i) => {
+            const req = batch[i]!;
+            if (!res.applied) this.opts.log.warn({ run: req.runId }, 'run was no longer this node\'s when it finished; result not recorded');
+            if (res.retry) {
+              this.opts.log.info({ run: req.runId, retry: res.retry.id, attempt: res.retry.attempt, at: new Date(res.retry.notBefore).toISOString() }, 'retry queued');
+            }
+          });
+        } catch (err) {
+          this.stats.errors++;
+          this.opts.log.warn({ runs: batch.length, err: (err as Error).message, pending: this.pendingFinishes.length }, 'could not record finished runs; keeping them until the store answers');
+          return;
+        }
+      }
+    })().finally(() => {
+      this.flushingFinishes = null;
+    });
+    return this.flushingFinishes;
+  }
+
+  private async heartbeat(): Promise<void> {
+    const { store, clock, node, log } = this.opts;
+    const now = clock.now();
+    const res = await store.heartbeat({
+      node,
+      clockSkewMs: this.opts.clockSkewMs?.() ?? 0,
+      runIds: [...this.active.keys(), ...this.held.keys()],
+      leaseMs: this.opts.leaseMs,
+      now,
+    });
+    for (const id of res.cancel) {
+      const waiting = this.held.get(id);
+      if (waiting) {
+        this.held.delete(id);
+        const reason = (await store.getRun(id))?.reason ?? 'cancel requested';
+        this.queueFinish(waiting, 'cancelled', null, null, reason, { stdout: '', stderr: '' });
+        continue;
+      }
+      if (!this.active.has(id) || this.active.get(id)!.stopReason !== null) continue;
+      // The store keeps why (cancel from an operator, `replace` policy): the run's record says it.
+      const reason = (await store.getRun(id))?.reason;
+      this.stopRun(id, reason ?? 'cancel requested');
+    }
+    for (const id of res.revoked) {
+      this.held.delete(id);
+      const entry = this.active.get(id);
+      if (entry) entry.revoked = true;
+      this.stopRun(id, 'lease lost: the run was taken over');
+    }
+    if (res.draining !== this.draining) {
+      this.draining = res.draining;
+      log.info({ draining: res.draining }, res.draining ? 'node draining: no new runs will be claimed' : 'node no longer draining');
+      if (!res.draining) this.wake();
+    }
+    await this.flushFinishes();
+    const lost = await store.sweepLostRuns(now, this.opts.nodeTtlMs);
+    this.stats.lostSwept += lost.length;
+    for (const r of lost) log.warn({ run: r.id, schedule: r.schedule, node: r.node, reason: r.reason }, 'run lost');
+    if (lost.length > 0) this.wake();
+  }
+
+  private async flushOutputs(): Promise<void> {
+    for (const entry of this.active.values()) {
+      const tails = entry.handle.tails();
+      // Compared by content: a quiet run whose tails are full would otherwise be rewritten every second.
+      if (tails.stdout === entry.flushed.stdout && tails.stderr === entry.flushed.stderr) continue;
+      entry.flushed = tails;
+      await this.opts.store.updateRunOutput(entry.run.id, tails);
+    }
+  }
+
+  /** Stops one running run (cancel, replace, lease lost). */
+  stopRun(runId: number, reason: string): boolean {
+    const entry = this.active.get(runId);
+    if (!entry) return false;
+    if (entry.stopReason === null) {
+      entry.stopReason = reason;
+      this.opts.log.info({ run: runId, reason }, 'stopping run');
+      entry.handle.cancel(reason);
+    }
+    return true;
+  }
+
+  /** Stops every running run at once. */
+  stopAll(reason: string): void {
+    for (const run of [...this.held.values()]) {
+      this.held.delete(run.id);
+      this.queueFinish(run, 'cancelled', null, null, `${reason} before its instant`, { stdout: '', stderr: '' });
+    }
+    for (const stop of this.heldTimers.values()) stop();
+    this.heldTimers.clear();
+    for (const id of [...this.active.keys()]) this.stopRun(id, reason);
+    for (const fn of this.idle) fn();
+  }
+
+  /** Resolves when no run is active, or after `ms`; true when idle. */
+  private waitIdle(ms: number): Promise<boolean> {
+    if (this.busy === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.busy === 0) done(true);
+      };
+      const cancel = this.opts.clock.setTimer(ms, () => done(this.busy === 0));
+      const done = (v: boolean) => {
+        cancel();
+        this.idle.delete(check);
+        resolve(v);
+      };
+      this.idle.add(check);
+    });
+  }
+
+  /**
+   * Graceful stop: no new claims; running tasks get `graceMs` to finish, then are stopped and
+   * recorded `cancelled`; nothing is left `running`. The node leaves the live set.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.unwatch?.();
+    this.dueTimer?.();
+    await this.claiming;
+    // Runs claimed ahead still start at their instant (moments away): they are this node's to run.
+    if (this.busy > 0) {
+      this.opts.log.info({ running: this.active.size, waiting: this.held.size, graceMs }, 'waiting for running tasks to finish');
+      if (!(await this.waitIdle(graceMs))) {
+        this.stopAll('node shutting down');
+        await this.waitIdle(this.opts.killGraceMs + 5_000);
+      }
+    }
+    await Promise.all(this.timers.map((t) => t.stop()));
+    this.timers = [];
+    await this.flushFinishes();
+    await this.opts.store.deregisterNode(this.opts.node.name, this.opts.clock.now());
+  }
+
+  /** Repeats `fn` every `ms` until stop; failures are logged, never fatal. */
+  private loop(ms: number, fn: () => Promise<void>): void {
+    this.timers.push(
+      repeat(this.opts.clock, ms, fn, (err) => {
+        this.stats.errors++;
+        this.opts.log.warn({ err: (err as Error).message }, 'periodic task failed; will retry');
+      }),
+    );
+  }
+}

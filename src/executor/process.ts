@@ -1,0 +1,188 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LogFile, TailBuffer } from './output.js';
+import { findProgram } from './program.js';
+import { effectiveTimeout, failedToStart } from './result.js';
+import { DEFAULT_KILL_GRACE_MS, DEFAULT_TAIL_BYTES } from './task.js';
+import type { CommandTask, TaskHandle, TaskResult, TaskStartOptions } from './task.js';
+import { resolveUser } from './user.js';
+
+interface Prepared {
+  file: string;
+  args: string[];
+  options: SpawnOptions;
+}
+
+/** Everything that can be checked before spawning; a string is the reason it cannot start. */
+function prepare(task: CommandTask, opts: TaskStartOptions): Prepared | string {
+  if (task.argv.length === 0) return 'argv is empty: expected the program followed by its arguments';
+  if (task.nice !== undefined && (!Number.isInteger(task.nice) || task.nice < -20 || task.nice > 19)) {
+    return `nice ${task.nice} is out of range: expected an integer from -20 to 19`;
+  }
+
+  const env: Record<string, string | undefined> = { ...process.env };
+  const options: SpawnOptions = { detached: true, stdio: ['ignore', 'pipe', 'pipe'] };
+  if (task.user !== undefined) {
+    const who = resolveUser(task.user);
+    if (!who) return `user "${task.user}" does not exist on this host: expected a user name or uid from its passwd database`;
+    const self = process.getuid?.();
+    if (self === 0) {
+      if (task.nice !== undefined && task.nice < 0) {
+        // nice(1) runs after the identity change, and an unprivileged user cannot lower niceness.
+        return `nice ${task.nice} cannot be combined with user "${task.user}": expected a nice of 0 or more when dropping privileges`;
+      }
+      options.uid = who.uid;
+      options.gid = who.gid;
+      Object.assign(env, { HOME: who.home, USER: who.name, LOGNAME: who.name });
+    } else if (who.uid !== self) {
+      return `cannot run as user "${task.user}" (uid ${who.uid}): this node runs as uid ${self ?? 'unknown'} and only root can switch users; expected no user or the node's own`;
+    }
+  }
+  Object.assign(env, task.env, opts.env);
+  options.env = env;
+
+  const cwd = task.cwd !== undefined ? resolve(task.cwd) : process.cwd();
+  try {
+    if (!statSync(cwd).isDirectory()) return `cwd ${cwd} is not a directory: expected an existing directory`;
+  } catch (err) {
+    return `cwd ${cwd} cannot be used (${(err as NodeJS.ErrnoException).code ?? String(err)}): expected an existing directory`;
+  }
+  options.cwd = cwd;
+
+  let argv: string[];
+  if (task.shell) {
+    // Extra argv entries become $1, $2... of the script, as with `sh -c script name args`.
+    argv = ['/bin/sh', '-c', task.argv[0]!, 'sh', ...task.argv.slice(1)];
+  } else {
+    const found = findProgram(task.argv[0]!, env.PATH, cwd);
+    if ('error' in found) return found.error;
+    argv = [found.path, ...task.argv.slice(1)];
+  }
+  if (task.nice !== undefined && task.nice !== 0) {
+    // nice(1) sets the niceness before exec, so the task and all it starts inherit it.
+    argv = ['nice', '-n', String(task.nice), ...argv];
+    const niceBin = findProgram('nice', env.PATH, cwd);
+    if ('error' in niceBin) return `nice ${task.nice} needs nice(1) from coreutils: ${niceBin.error}`;
+    argv[0] = niceBin.path;
+  }
+  return { file: argv[0]!, args: argv.slice(1), options };
+}
+
+/** Signals every process of the group led by `pid`; false when the group is gone. */
+function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs a command task in its own process group. The run ends when the leader has exited and
+ * its output pipes have closed (like cron, which waits for the pipe to reach EOF). A stop
+ * (timeout or cancel) sends TERM to the group, and KILL after the grace period to whatever
+ * is left of it, even when the leader already exited: a child that ignores TERM dies too.
+ */
+export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHandle {
+  const startedAt = Date.now();
+  const prepared = prepare(task, opts);
+  if (typeof prepared === 'string') return failedToStart(prepared, startedAt);
+
+  let child: ChildProcess;
+  try {
+    child = spawn(prepared.file, prepared.args, prepared.options);
+  } catch (err) {
+    return failedToStart(`could not spawn ${prepared.file}: ${(err as Error).message}`, startedAt);
+  }
+
+  const tailBytes = opts.tailBytes ?? DEFAULT_TAIL_BYTES;
+  const out = new TailBuffer(tailBytes);
+  const err = new TailBuffer(tailBytes);
+  const log = opts.logPath !== undefined ? new LogFile(opts.logPath) : null;
+  for (const [stream, tail] of [[child.stdout, out], [child.stderr, err]] as const) {
+    if (!stream) continue;
+    log?.follow(stream);
+    stream.on('data', (chunk: Buffer) => {
+      tail.push(chunk);
+      log?.write(chunk);
+    });
+    stream.on('error', (e) => err.push(Buffer.from(`\n[cronfleet] reading the task's output failed: ${e.message}\n`)));
+  }
+
+  const pid = child.pid ?? null;
+  const graceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  let stopping: 'timeout' | 'cancel' | null = null;
+  let killSent = false;
+  let closed = false;
+  let finished = false;
+  let exitCode: number | null = null;
+  let signal: string | null = null;
+  let spawnError: string | null = null;
+  let timeoutTimer: NodeJS.Timeout | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let settle!: (r: TaskResult) => void;
+  const done = new Promise<TaskResult>((r) => (settle = r));
+
+  const finish = async (): Promise<void> => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timeoutTimer);
+    clearTimeout(killTimer);
+    const logError = log ? await log.close() : null;
+    if (logError) err.push(Buffer.from(`\n[cronfleet] ${logError}\n`));
+    settle({
+      exitCode: spawnError ? null : exitCode,
+      signal: spawnError ? null : signal,
+      timedOut: stopping === 'timeout',
+      cancelled: stopping === 'cancel',
+      error: spawnError,
+      stdout: out.text(),
+      stderr: err.text(),
+      startedAt,
+      finishedAt: Date.now(),
+    });
+  };
+
+  const maybeFinish = (): void => {
+    if (!closed || finished) return;
+    // After a stop, members that outlive the leader still get their KILL at the end of the grace.
+    if (stopping && !killSent && pid !== null && !spawnError && signalGroup(pid, 0)) return;
+    void finish();
+  };
+
+  const stop = (why: 'timeout' | 'cancel'): void => {
+    if (stopping || finished || pid === null) return;
+    stopping = why;
+    clearTimeout(timeoutTimer);
+    signalGroup(pid, 'SIGTERM');
+    killTimer = setTimeout(() => {
+      killSent = true;
+      signalGroup(pid, 'SIGKILL');
+      maybeFinish();
+    }, graceMs);
+  };
+
+  child.on('error', (e) => {
+    // Spawn failures arrive here, then 'close' follows; other errors (none expected) only annotate.
+    if (child.pid === undefined) spawnError ??= `could not spawn ${prepared.file}: ${e.message}`;
+  });
+  child.on('close', (code, sig) => {
+    closed = true;
+    exitCode = code;
+    signal = sig;
+    maybeFinish();
+  });
+
+  const timeoutMs = effectiveTimeout(opts.timeoutMs, task.timeoutMs);
+  if (timeoutMs !== null && pid !== null) timeoutTimer = setTimeout(() => stop('timeout'), timeoutMs);
+
+  return {
+    pid,
+    done,
+    tails: () => ({ stdout: out.text(), stderr: err.text() }),
+    cancel: () => stop('cancel'),
+  };
+}

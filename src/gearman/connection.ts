@@ -1,0 +1,118 @@
+/**
+ * One TCP connection to a job server, speaking the binary protocol: connect with a timeout,
+ * write packets, hand decoded packets to a listener, report the close once.
+ */
+import * as net from 'node:net';
+import { CronfleetError, ProtocolError } from '../errors.js';
+import { PacketDecoder, encodeRequest, type Packet, type PacketTypeName } from './protocol.js';
+
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+export const DEFAULT_GEARMAN_PORT = 4730;
+
+export const serverKey = (s: ServerAddress): string => `${s.host}:${s.port}`;
+
+/** A job server could not be reached, went away, or did not answer in time. */
+export class GearmanError extends CronfleetError {
+  readonly server: string | undefined;
+  constructor(message: string, server?: string, options?: { cause?: unknown }) {
+    super('CF_ERR_GEARMAN', server ? `${server}: ${message}` : message, options);
+    this.server = server;
+  }
+}
+
+export interface ConnectionEvents {
+  onPacket(packet: Packet): void;
+  /** Called once, when the socket is gone for any reason; `err` is absent on a clean close. */
+  onClose(err: Error | undefined): void;
+}
+
+export class GearmanConnection {
+  readonly server: ServerAddress;
+  readonly key: string;
+  private socket: net.Socket | null = null;
+  private closed = false;
+  private readonly decoder = new PacketDecoder({ expect: 'RES' });
+
+  private constructor(server: ServerAddress, private readonly events: ConnectionEvents) {
+    this.server = server;
+    this.key = serverKey(server);
+  }
+
+  static connect(server: ServerAddress, events: ConnectionEvents, timeoutMs: number): Promise<GearmanConnection> {
+    const conn = new GearmanConnection(server, events);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: server.host, port: server.port });
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new GearmanError(`connect timed out after ${timeoutMs} ms`, conn.key));
+      }, timeoutMs);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new GearmanError(`cannot connect: ${err.message}`, conn.key, { cause: err }));
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        conn.attach(socket);
+        resolve(conn);
+      });
+    });
+  }
+
+  private attach(socket: net.Socket): void {
+    this.socket = socket;
+    socket.setKeepAlive(true, 30_000);
+    let failure: Error | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      let packets: Packet[];
+      try {
+        packets = this.decoder.push(chunk);
+      } catch (err) {
+        failure = err instanceof ProtocolError ? new GearmanError(err.message, this.key, { cause: err }) : (err as Error);
+        socket.destroy();
+        return;
+      }
+      for (const p of packets) {
+        if (this.closed) return;
+        this.events.onPacket(p);
+      }
+    });
+    socket.on('error', (err) => {
+      failure ??= new GearmanError(err.message, this.key, { cause: err });
+    });
+    socket.on('close', () => {
+      if (this.closed) return;
+      this.closed = true;
+      this.events.onClose(failure ?? new GearmanError('connection closed by the job server', this.key));
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && this.socket !== null && !this.socket.destroyed;
+  }
+
+  send(type: PacketTypeName, args: Array<Buffer | string> = []): boolean {
+    if (!this.isOpen) return false;
+    this.socket!.write(encodeRequest(type, args));
+    return true;
+  }
+
+  /** Writes several packets in one syscall: a worker's CAN_DO burst, a batch of submits. */
+  sendMany(packets: Array<[PacketTypeName, Array<Buffer | string>]>): boolean {
+    if (!this.isOpen) return false;
+    this.socket!.write(Buffer.concat(packets.map(([t, a]) => encodeRequest(t, a))));
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket?.destroy();
+    this.events.onClose(undefined);
+  }
+}

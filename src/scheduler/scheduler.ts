@@ -1,0 +1,299 @@
+import type { Clock } from '../clock.js';
+import { repeat, type Repeating } from '../repeat.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/store.js';
+import type { CreatedFire, FirePlan, Schedule } from '../store/types.js';
+import { compileSchedule, type CompiledSchedule } from '../time/index.js';
+import { ownerOf } from './owner.js';
+import { planSchedule } from './plan.js';
+
+export interface SchedulerOptions {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  node: string;
+  nodeTtlMs: number;
+  misfireGraceMs: number;
+  /** How often schedules are re-read from the store (API edits, pauses from other processes). */
+  refreshMs?: number;
+  /** Most instants one schedule's plan covers in one pass (bounds a transaction after long downtime). */
+  maxInstantsPerPlan?: number;
+  /** Most plans per store call. */
+  batchSize?: number;
+  /**
+   * Fires of `allow` schedules are created this long before their instant, claimable from the
+   * instant on, so a burst of fires costs the store nothing at the instant itself. `forbid` and
+   * `replace` schedules are judged at their instant, when the previous run's state is known.
+   */
+  leadMs?: number;
+  /**
+   * The live schedulers of the cluster (names), re-read with the schedules. Each schedule is
+   * planned by one owner among them at its instant, and by the others only `takeoverMs` later
+   * if its cursor shows the owner did not: the store sees one fire-creation attempt per fire,
+   * and a dead owner costs its share `takeoverMs` of lateness. Without it, this scheduler owns all.
+   */
+  peers?: () => Promise<string[]>;
+  takeoverMs?: number;
+  onFires?: (fires: CreatedFire[]) => void;
+}
+
+interface Entry {
+  schedule: Schedule;
+  compiled: CompiledSchedule;
+  /** The first instant after the cursor; null when the expression has no further instant. */
+  nextDue: number | null;
+}
+
+/**
+ * Creates fires when they are due. A single timer is armed for the earliest due instant among
+ * all schedules (no fixed-period polling); at that instant the due schedules are planned and
+ * sent to the store in batches, where the cursor compare-and-set makes each fire happen once
+ * however many schedulers run (invariant 1).
+ */
+export class Scheduler {
+  private readonly entries = new Map<string, Entry>();
+  private cancelTimer: (() => void) | null = null;
+  private refresh: Repeating | null = null;
+  private running = false;
+  private busy: Promise<void> | null = null;
+  private again = false;
+  private readonly refreshMs: number;
+  private readonly maxInstants: number;
+  private readonly batchSize: number;
+  private readonly leadMs: number;
+  private readonly takeoverMs: number;
+  private peerList: string[] = [];
+  /** Counters for metrics and tests: `plans` is the number of fire-creation attempts sent to the store. */
+  readonly stats = { ticks: 0, plans: 0, stale: 0, fires: 0, errors: 0, takeovers: 0 };
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.refreshMs = opts.refreshMs ?? 5_000;
+    this.maxInstants = opts.maxInstantsPerPlan ?? 1_000;
+    this.batchSize = opts.batchSize ?? 1_000;
+    this.leadMs = opts.leadMs ?? 0;
+    // The owner prepares fires `lead` before their instant; one still missing this long after
+    // it means the owner is gone or far behind.
+    this.takeoverMs = opts.takeoverMs ?? 500;
+  }
+
+  private owns(e: Entry): boolean {
+    if (this.peerList.length === 0 || !this.peerList.includes(this.opts.node)) return true;
+    return ownerOf(e.schedule.name, this.peerList) === this.opts.node;
+  }
+
+  /** When an entry is acted on, relative to its due instant: early (lead) for its owner, late (takeover) for the others. */
+  private actAt(e: Entry): number | null {
+    if (e.nextDue === null) return null;
+    if (!this.owns(e)) return e.nextDue + this.takeoverMs;
+    return e.nextDue - (e.schedule.concurrency === 'allow' ? this.leadMs : 0);
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.reload();
+    this.scheduleRefresh();
+  }
+
+  /** Stops arming timers and waits for a pass under way. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    await this.refresh?.stop();
+    this.refresh = null;
+    await this.busy;
+  }
+
+  /** Resolves once no pass is under way (tests advance a manual clock, then wait on this). */
+  async settled(): Promise<void> {
+    while (this.busy) await this.busy;
+  }
+
+  /** Re-reads every schedule from the store and re-arms the timer. */
+  async reload(): Promise<void> {
+    if (this.opts.peers) this.peerList = [...(await this.opts.peers())].sort();
+    const schedules = await this.opts.store.listSchedules();
+    const seen = new Set<string>();
+    for (const s of schedules) {
+      seen.add(s.name);
+      this.upsert(s);
+    }
+    for (const name of [...this.entries.keys()]) if (!seen.has(name)) this.entries.delete(name);
+    this.arm();
+  }
+
+  /** The next instant this scheduler will act on, for tests and status output. */
+  nextWake(): number | null {
+    let min: number | null = null;
+    for (const e of this.entries.values()) {
+      const at = this.actAt(e);
+      if (at !== null && (min === null || at < min)) min = at;
+    }
+    return min;
+  }
+
+  private upsert(s: Schedule): void {
+    if (!s.enabled || s.paused) {
+      this.entries.delete(s.name);
+      return;
+    }
+    const prev = this.entries.get(s.name);
+    let compiled: CompiledSchedule;
+    try {
+      compiled = prev && prev.schedule.expr === s.expr && prev.schedule.timezone === s.timezone
+        ? prev.compiled
+        : compileSchedule(s.expr, { timezone: s.timezone, name: s.name });
+    } catch (err) {
+      this.opts.log.error({ schedule: s.name, err: (err as Error).message }, 'schedule has an invalid expression; it will not fire');
+      this.entries.delete(s.name);
+      return;
+    }
+    const from = s.cursor ?? this.opts.clock.now();
+    this.entries.set(s.name, { schedule: s, compiled, nextDue: s.cursor === null ? from : compiled.nextAfter(from) });
+  }
+
+  private scheduleRefresh(): void {
+    this.refresh = repeat(this.opts.clock, this.refreshMs, () => this.reload(), (err) =>
+      this.opts.log.warn({ err: (err as Error).message }, 'could not re-read schedules; will retry'),
+    );
+  }
+
+  private arm(): void {
+    if (!this.running) return;
+    this.cancelTimer?.();
+    const next = this.nextWake();
+    if (next === null) {
+      this.cancelTimer = null;
+      return;
+    }
+    this.cancelTimer = this.opts.clock.setTimer(next - this.opts.clock.now(), () => this.kick());
+  }
+
+  /** Runs a pass now (or right after the one under way). */
+  kick(): void {
+    if (!this.running) return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = this.pass()
+      .then(() => undefined)
+      .catch((err: unknown) => {
+        this.stats.errors++;
+        this.opts.log.error({ err: (err as Error).message }, 'scheduler pass failed; retrying in 1s');
+        this.cancelTimer?.();
+        this.cancelTimer = this.opts.clock.setTimer(1_000, () => this.kick());
+      })
+      .finally(() => {
+        this.busy = null;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** One pass: plan every due schedule, apply the plans in batches, then re-arm. */
+  async pass(): Promise<CreatedFire[]> {
+    this.stats.ticks++;
+    let now = this.opts.clock.now();
+    const takeover: Entry[] = [];
+    for (const e of this.entries.values()) {
+      const at = this.actAt(e);
+      if (at !== null && at <= now && !this.owns(e)) takeover.push(e);
+    }
+    if (takeover.length > 0) {
+      // Another scheduler owns these: act only on the ones whose stored cursor shows it did not.
+      await this.refreshEntries(takeover.map((e) => e.schedule.name));
+      now = this.opts.clock.now();
+    }
+    const plans: FirePlan[] = [];
+    for (const e of this.entries.values()) {
+      const at = this.actAt(e);
+      if (at === null || at > now) continue;
+      const owned = this.owns(e);
+      const plan = planSchedule({
+        schedule: e.schedule,
+        compiled: e.compiled,
+        now,
+        horizon: owned && e.schedule.concurrency === 'allow' ? now + this.leadMs : now,
+        misfireGraceMs: this.opts.misfireGraceMs,
+        maxInstants: this.maxInstants,
+      });
+      if (plan) {
+        plans.push(plan);
+        if (!owned) this.stats.takeovers++;
+      } else {
+        e.nextDue = e.compiled.nextAfter(e.schedule.cursor ?? now);
+      }
+    }
+    const created: CreatedFire[] = [];
+    const stale: string[] = [];
+    for (let i = 0; i < plans.length; i += this.batchSize) {
+      const batch = plans.slice(i, i + this.batchSize);
+      const result = await this.opts.store.createDueFires(batch, { now, nodeTtlMs: this.opts.nodeTtlMs, node: this.opts.node });
+      const byName = new Map(batch.map((p) => [p.schedule, p]));
+      for (const name of result.applied) {
+        const e = this.entries.get(name);
+        const plan = byName.get(name)!;
+        if (!e) continue;
+        e.schedule = { ...e.schedule, cursor: plan.toCursor };
+        e.nextDue = e.compiled.nextAfter(plan.toCursor);
+      }
+      stale.push(...result.stale);
+      created.push(...result.fires);
+    }
+    this.stats.plans += plans.length;
+    this.stats.stale += stale.length;
+    this.stats.fires += created.length;
+    if (stale.length > 0) await this.refreshStale(stale);
+    if (created.length > 0) {
+      this.logFires(created);
+      this.opts.onFires?.(created);
+    }
+    this.arm();
+    return created;
+  }
+
+  private async refreshStale(names: string[]): Promise<void> {
+    await this.refreshEntries(names);
+    if (this.opts.peers) this.peerList = [...(await this.opts.peers())].sort();
+  }
+
+  /** Re-reads some schedules (one query when there are many). */
+  private async refreshEntries(names: string[]): Promise<void> {
+    if (names.length > 50) {
+      const wanted = new Set(names);
+      const found = new Set<string>();
+      for (const s of await this.opts.store.listSchedules()) {
+        if (!wanted.has(s.name)) continue;
+        found.add(s.name);
+        this.upsert(s);
+      }
+      for (const name of names) if (!found.has(name)) this.entries.delete(name);
+      return;
+    }
+    for (const name of names) {
+      const s = await this.opts.store.getSchedule(name);
+      if (s) this.upsert(s);
+      else this.entries.delete(name);
+    }
+  }
+
+  private logFires(fires: CreatedFire[]): void {
+    const log = this.opts.log;
+    if (!log.isLevelEnabled('debug') && fires.length > 20) {
+      log.info({ fires: fires.length }, 'fires created');
+      return;
+    }
+    for (const f of fires) {
+      for (const r of f.runs) {
+        if (r.status === 'skipped') {
+          log.warn({ schedule: f.schedule, scheduledAt: new Date(f.scheduledAt).toISOString(), run: r.id, reason: r.reason }, 'fire skipped');
+        } else {
+          log.info({ schedule: f.schedule, scheduledAt: new Date(f.scheduledAt).toISOString(), run: r.id, task: r.task }, 'fire created');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import type { Schedule } from './types.js';
+import { newRun, type NewRun } from './retry.js';
+
+/** A fire that was just created (its key was free), waiting for its runs. */
+export interface NewFire {
+  schedule: Schedule;
+  scheduledAt: number;
+  notBefore: number;
+  skipReason?: string;
+  manual: boolean;
+}
+
+/** A run of one of the fires' schedules that is queued or running in the store. */
+export interface ActiveRun {
+  id: number;
+  schedule: string;
+  status: 'queued' | 'running';
+}
+
+export interface NodeLiveness {
+  name: string;
+  tasks: string[];
+  tags: string[];
+  heartbeatAt: number;
+  draining: boolean;
+}
+
+export interface RunChange {
+  id: number;
+  reason: string;
+}
+
+export interface RunsForFires {
+  /** Runs to insert; `fire` is the index of the fire in the input. */
+  runs: Array<{ fire: number; run: NewRun }>;
+  /** Queued runs to cancel now (`replace`). */
+  cancelQueued: RunChange[];
+  /** Running runs whose owner must stop them (`replace`). */
+  requestCancel: RunChange[];
+}
+
+/** A node counts for targeting while it heartbeats within the TTL and is not draining. */
+export function isLive(n: NodeLiveness, now: number, nodeTtlMs: number): boolean {
+  return !n.draining && n.heartbeatAt >= now - nodeTtlMs;
+}
+
+/**
+ * Decides the runs of new fires from the schedules' target and concurrency policy. Pure, so both
+ * stores apply the same rules: they only load `active` and `nodes` and write the result.
+ * Fires are handled in input order, so a fire sees the runs queued by earlier fires of the batch.
+ */
+export function planFireRuns(
+  fires: NewFire[],
+  active: ActiveRun[],
+  nodes: NodeLiveness[],
+  now: number,
+  nodeTtlMs: number,
+): RunsForFires {
+  const live = nodes.filter((n) => isLive(n, now, nodeTtlMs));
+  const out: RunsForFires = { runs: [], cancelQueued: [], requestCancel: [] };
+  // Active runs per schedule: stored ones by id, ones made in this batch by their entry in `out.runs`.
+  const activeBySchedule = new Map<string, Array<ActiveRun | { batch: NewRun; at: number }>>();
+  for (const a of active) {
+    const list = activeBySchedule.get(a.schedule) ?? [];
+    list.push(a);
+    activeBySchedule.set(a.schedule, list);
+  }
+
+  fires.forEach((f, index) => {
+    const s = f.schedule;
+    const base: NewRun = newRun({
+      schedule: s.name,
+      task: s.task,
+      scheduledAt: f.scheduledAt,
+      attempt: 1,
+      status: 'queued',
+      targetTag: s.target.kind === 'tag' ? s.target.tag : null,
+      notBefore: f.notBefore,
+      createdAt: now,
+      timeoutMs: s.timeoutMs,
+      manual: f.manual,
+    });
+    const skip = (reason: string): void => {
+      out.runs.push({ fire: index, run: { ...base, status: 'skipped', finishedAt: now, reason } });
+    };
+    if (f.skipReason !== undefined) return skip(f.skipReason);
+
+    const offering = live.filter(
+      (n) => n.tasks.includes(s.task) && (s.target.kind !== 'tag' || n.tags.includes(s.target.tag)),
+    );
+    if (offering.length === 0) {
+      const tag = s.target.kind === 'tag' ? ` with tag "${s.target.tag}"` : '';
+      return skip(`no live node${tag} offers task "${s.task}"`);
+    }
+
+    const current = activeBySchedule.get(s.name) ?? [];
+    if (current.length > 0 && s.concurrency === 'forbid') {
+      const first = current[0]!;
+      const what = 'id' in first ? `run ${first.id} is still ${first.status}` : `the run of the fire at ${iso(first.batch.scheduledAt)} is still queued`;
+      return skip(`concurrency forbid: ${what}`);
+    }
+    if (current.length > 0 && s.concurrency === 'replace') {
+      const reason = `replaced by the fire at ${iso(f.scheduledAt)} (concurrency replace)`;
+      for (const a of current) {
+        if ('id' in a) {
+          (a.status === 'queued' ? out.cancelQueued : out.requestCancel).push({ id: a.id, reason });
+        } else {
+          a.batch.status = 'cancelled';
+          a.batch.finishedAt = now;
+          a.batch.reason = reason;
+        }
+      }
+      current.length = 0;
+    }
+
+    const targets = s.target.kind === 'all' ? offering.map((n) => n.name) : [null];
+    for (const targetNode of targets) {
+      const run: NewRun = { ...base, targetNode };
+      out.runs.push({ fire: index, run });
+      current.push({ batch: run, at: index });
+    }
+    activeBySchedule.set(s.name, current);
+  });
+  return out;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}

@@ -1,0 +1,94 @@
+import pg from 'pg';
+import { ConfigError, StoreError } from '../../errors.js';
+import { loadMigrations, migrationsDir } from '../migration-files.js';
+import type { Row } from '../rows.js';
+
+const SCHEMA = /^[a-z_][a-z0-9_]{0,39}$/;
+
+/** A pg Pool whose every connection works in one schema, with a transaction helper. */
+export class PgDb {
+  readonly pool: pg.Pool;
+  /** The channel NOTIFY uses; one per schema so clusters sharing a database don't wake each other. */
+  readonly channel: string;
+
+  constructor(
+    readonly url: string,
+    readonly schema: string,
+  ) {
+    if (!SCHEMA.test(schema)) {
+      throw new ConfigError('store.schema', `"${schema}" is not a usable schema name: expected lower-case letters, digits and _ (at most 40, not starting with a digit)`);
+    }
+    this.pool = new pg.Pool({ connectionString: url, options: `-c search_path=${schema}`, max: 10 });
+    // An idle connection that dies is dropped by the pool; the next query opens a new one.
+    this.pool.on('error', () => {});
+    this.channel = `cronfleet_queued_${schema}`;
+  }
+
+  async query(sql: string, params: unknown[] = []): Promise<Row[]> {
+    return (await this.pool.query(sql, params)).rows as Row[];
+  }
+
+  /**
+   * Runs `fn` in a transaction. A deadlock or serialization failure is retried: both mean
+   * PostgreSQL rolled the whole transaction back, so running it again is safe.
+   */
+  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const c = await this.pool.connect();
+      // A connection cut while checked out (server restart, pg_terminate_backend) emits 'error'
+      // on the client as well as failing the query: unheard, that event would end the process.
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      c.on('error', onError);
+      try {
+        await c.query('BEGIN');
+        const out = await fn(c);
+        await c.query('COMMIT');
+        return out;
+      } catch (err) {
+        if (!broken) await c.query('ROLLBACK').catch(() => {});
+        const code = (err as { code?: string }).code;
+        if ((code === '40P01' || code === '40001') && attempt < 5) continue;
+        throw err;
+      } finally {
+        c.off('error', onError);
+        // A broken client is destroyed rather than handed to the next caller.
+        c.release(broken);
+      }
+    }
+  }
+
+  /** Applies pending migrations under an advisory lock, so nodes starting together migrate once. */
+  async migrate(now: number): Promise<void> {
+    const migrations = loadMigrations(migrationsDir('postgres', import.meta.url));
+    await this.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`cronfleet.migrate.${this.schema}`]);
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at int8 NOT NULL)',
+      );
+      const applied = new Set((await c.query('SELECT version FROM schema_migrations')).rows.map((r: Row) => Number(r.version)));
+      for (const m of migrations) {
+        if (applied.has(m.version)) continue;
+        try {
+          await c.query(m.sql);
+        } catch (err) {
+          throw new StoreError(`PostgreSQL migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err });
+        }
+        await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, now]);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+export type Q = Pick<pg.PoolClient, 'query'>;
+
+export async function rows(c: Q, sql: string, params: unknown[] = []): Promise<Row[]> {
+  return (await c.query(sql, params)).rows as Row[];
+}

@@ -1,0 +1,133 @@
+import { ConflictError, NotFoundError } from '../../errors.js';
+import { retryOf, type NewRun } from '../retry.js';
+import { RUN_COLUMNS, num, runFromRow, scheduleFromRow } from '../rows.js';
+import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
+import { rows, type Q } from './db.js';
+import { insertRuns } from './fires.js';
+
+/** Claimable by a node: queued, a task it offers, and meant for it by name or tag (or anyone). */
+const CLAIMABLE =
+  "status = 'queued' AND task = ANY($1::text[]) AND (target_node IS NULL OR target_node = $2) " +
+  'AND (target_tag IS NULL OR target_tag = ANY($3::text[]))';
+
+/** SKIP LOCKED: concurrent claimers pass over each other's rows instead of waiting or doubling. */
+export async function claimRuns(c: Q, req: ClaimRequest): Promise<Run[]> {
+  if (req.tasks.length === 0 || req.limit < 1) return [];
+  const claimed = await rows(
+    c,
+    `WITH picked AS (
+       SELECT id FROM runs WHERE ${CLAIMABLE} AND not_before <= $7
+       ORDER BY not_before, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+     UPDATE runs r SET status = 'running', node = $2, started_at = $4, lease_until = $6
+     FROM picked WHERE r.id = picked.id
+     RETURNING ${RUN_COLUMNS.split(', ').map((c) => `r.${c}`).join(', ')}`,
+    [req.tasks, req.node, req.tags, req.now, req.limit, req.now + req.leaseMs, Math.max(req.now, req.dueBy ?? req.now)],
+  );
+  return claimed.map(runFromRow).sort((a, b) => a.notBefore - b.notBefore || a.id - b.id);
+}
+
+export async function nextQueuedAt(c: Q, node: string, tasks: string[], tags: string[]): Promise<number | null> {
+  if (tasks.length === 0) return null;
+  const [row] = await rows(c, `SELECT min(not_before) AS at FROM runs WHERE ${CLAIMABLE}`, [tasks, node, tags]);
+  return row?.at === null || row?.at === undefined ? null : num(row.at);
+}
+
+export async function finishRunTx(c: Q, req: FinishRequest): Promise<FinishResult> {
+  const [row] = await rows(
+    c,
+    `UPDATE runs SET status = $1, finished_at = $2, exit_code = $3, signal = $4, reason = $5, stdout = $6, stderr = $7, lease_until = NULL,
+       started_at = COALESCE($10, started_at)
+     WHERE id = $8 AND status = 'running' AND node = $9 RETURNING ${RUN_COLUMNS}`,
+    [req.status, req.now, req.exitCode, req.signal, req.reason, req.output.stdout, req.output.stderr, req.runId, req.node, req.startedAt ?? null],
+  );
+  if (!row) return { applied: false, retry: null };
+  const run = runFromRow(row);
+  const retry = req.status === 'failed' || req.status === 'timed_out' ? await retryRuns(c, [run], req.now) : [];
+  return { applied: true, retry: retry[0] ?? null };
+}
+
+async function retryRuns(c: Q, lost: Run[], now: number): Promise<Run[]> {
+  if (lost.length === 0) return [];
+  const names = [...new Set(lost.map((r) => r.schedule))];
+  const schedules = new Map(
+    (await rows(c, 'SELECT * FROM schedules WHERE name = ANY($1::text[])', [names])).map((r) => [String(r.name), scheduleFromRow(r)]),
+  );
+  const next = lost.map((r) => retryOf(r, schedules.get(r.schedule) ?? null, now)).filter((r): r is NewRun => r !== null);
+  return insertRuns(c, next);
+}
+
+async function loseRunning(c: Q, ids: number[], reasons: string[], now: number): Promise<Run[]> {
+  if (ids.length === 0) return [];
+  const lost = await rows(
+    c,
+    `UPDATE runs r SET status = 'lost', finished_at = $3, reason = x.reason, lease_until = NULL
+     FROM unnest($1::int8[], $2::text[]) AS x(id, reason) WHERE r.id = x.id AND r.status = 'running'
+     RETURNING ${RUN_COLUMNS.split(', ').map((col) => `r.${col}`).join(', ')}`,
+    [ids, reasons, now],
+  );
+  return lost.map(runFromRow).sort((a, b) => a.id - b.id);
+}
+
+/** Lost runs first, then the retries made for them. */
+export async function sweepLostRunsTx(c: Q, now: number, nodeTtlMs: number): Promise<{ lost: Run[]; retries: Run[] }> {
+  // SKIP LOCKED: a run whose row a heartbeat is renewing right now is not expired for long.
+  const expired = await rows(
+    c,
+    "SELECT id, node, lease_until FROM runs WHERE status = 'running' AND lease_until < $1 ORDER BY id FOR UPDATE SKIP LOCKED",
+    [now],
+  );
+  const lost = await loseRunning(
+    c,
+    expired.map((e) => num(e.id)),
+    expired.map((e) => `lease expired at ${new Date(num(e.lease_until)).toISOString()}: node "${String(e.node)}" stopped renewing it`),
+    now,
+  );
+  const retries = await retryRuns(c, lost, now);
+  // A queued run for one dead node is not retried: the retry would wait for the same node.
+  const orphans = await rows(
+    c,
+    `SELECT id, target_node FROM runs r WHERE status = 'queued' AND target_node IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = r.target_node AND n.heartbeat_at >= $1) ORDER BY id FOR UPDATE SKIP LOCKED`,
+    [now - nodeTtlMs],
+  );
+  if (orphans.length) {
+    const gone = await rows(
+      c,
+      `UPDATE runs r SET status = 'lost', finished_at = $3, reason = x.reason
+       FROM unnest($1::int8[], $2::text[]) AS x(id, reason) WHERE r.id = x.id AND r.status = 'queued'
+       RETURNING ${RUN_COLUMNS.split(', ').map((col) => `r.${col}`).join(', ')}`,
+      [
+        orphans.map((o) => num(o.id)),
+        orphans.map((o) => `target node "${String(o.target_node)}" is dead: no heartbeat for ${nodeTtlMs} ms`),
+        now,
+      ],
+    );
+    lost.push(...gone.map(runFromRow).sort((a, b) => a.id - b.id));
+  }
+  return { lost, retries };
+}
+
+export async function recoverNodeRunsTx(c: Q, node: string, now: number): Promise<{ lost: Run[]; retries: Run[] }> {
+  const ids = await rows(c, "SELECT id FROM runs WHERE status = 'running' AND node = $1 ORDER BY id FOR UPDATE", [node]);
+  const reason = `node "${node}" restarted while the run was running`;
+  const lost = await loseRunning(c, ids.map((r) => num(r.id)), ids.map(() => reason), now);
+  return { lost, retries: await retryRuns(c, lost, now) };
+}
+
+export async function cancelRunTx(c: Q, runId: number, reason: string, now: number): Promise<Run> {
+  const [row] = await rows(c, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1 FOR UPDATE`, [runId]);
+  if (!row) throw new NotFoundError('run', String(runId));
+  const run = runFromRow(row);
+  if (run.status === 'queued') {
+    const [r] = await rows(c, `UPDATE runs SET status = 'cancelled', finished_at = $2, reason = $3 WHERE id = $1 RETURNING ${RUN_COLUMNS}`, [runId, now, reason]);
+    return runFromRow(r!);
+  }
+  if (run.status === 'running') {
+    const [r] = await rows(c, `UPDATE runs SET cancel_requested = true, reason = $2 WHERE id = $1 RETURNING ${RUN_COLUMNS}`, [runId, reason]);
+    return runFromRow(r!);
+  }
+  if ((FINAL_STATUSES as readonly string[]).includes(run.status)) {
+    throw new ConflictError(`run ${runId} is already ${run.status}: only queued or running runs can be cancelled`);
+  }
+  return run;
+}

@@ -1,0 +1,157 @@
+import type { Lease, NodeRecord, Run, RunStatus, Schedule, ScheduleSpec, Target } from './types.js';
+
+/**
+ * Row shapes shared by both stores. SQLite hands back numbers and 0/1 for booleans; pg hands
+ * back int8 as strings and real booleans, so every field goes through `num`/`bool`.
+ */
+export type Row = Record<string, unknown>;
+
+export function num(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' || typeof v === 'bigint') return Number(v);
+  throw new TypeError(`expected a number from the store, got ${typeof v}`);
+}
+
+export function numOrNull(v: unknown): number | null {
+  return v === null || v === undefined ? null : num(v);
+}
+
+export function bool(v: unknown): boolean {
+  return v === true || v === 1 || v === 1n;
+}
+
+function strOrNull(v: unknown): string | null {
+  return v === null || v === undefined ? null : String(v);
+}
+
+/** Every column of `runs` except the output tails, which only getRunOutput reads. */
+export const RUN_COLUMNS =
+  'id, schedule, task, scheduled_at, attempt, status, target_node, target_tag, node, not_before, created_at, ' +
+  'started_at, finished_at, lease_until, exit_code, signal, reason, timeout_ms, cancel_requested, log_path, manual';
+
+export function runFromRow(r: Row): Run {
+  return {
+    id: num(r.id),
+    schedule: String(r.schedule),
+    task: String(r.task),
+    scheduledAt: num(r.scheduled_at),
+    attempt: num(r.attempt),
+    status: String(r.status) as RunStatus,
+    targetNode: strOrNull(r.target_node),
+    targetTag: strOrNull(r.target_tag),
+    node: strOrNull(r.node),
+    notBefore: num(r.not_before),
+    createdAt: num(r.created_at),
+    startedAt: numOrNull(r.started_at),
+    finishedAt: numOrNull(r.finished_at),
+    leaseUntil: numOrNull(r.lease_until),
+    exitCode: numOrNull(r.exit_code),
+    signal: strOrNull(r.signal),
+    reason: strOrNull(r.reason),
+    timeoutMs: numOrNull(r.timeout_ms),
+    cancelRequested: bool(r.cancel_requested),
+    logPath: strOrNull(r.log_path),
+    manual: bool(r.manual),
+  };
+}
+
+export function scheduleFromRow(r: Row): Schedule {
+  const kind = String(r.target_kind);
+  const target: Target =
+    kind === 'tag' ? { kind: 'tag', tag: String(r.target_tag) } : kind === 'all' ? { kind: 'all' } : { kind: 'any' };
+  return {
+    name: String(r.name),
+    expr: String(r.expr),
+    timezone: String(r.timezone),
+    task: String(r.task),
+    target,
+    concurrency: String(r.concurrency) as Schedule['concurrency'],
+    misfire: String(r.misfire) as Schedule['misfire'],
+    misfireLimit: num(r.misfire_limit),
+    retries: { max: num(r.retries_max), backoffMs: num(r.retry_backoff_ms) },
+    timeoutMs: numOrNull(r.timeout_ms),
+    jitterMs: num(r.jitter_ms),
+    source: String(r.source) as Schedule['source'],
+    enabled: bool(r.enabled),
+    paused: bool(r.paused),
+    cursor: numOrNull(r.cursor),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+/** The spec columns of a schedule, in the order of SCHEDULE_SPEC_COLUMNS. */
+export const SCHEDULE_SPEC_COLUMNS = [
+  'expr',
+  'timezone',
+  'task',
+  'target_kind',
+  'target_tag',
+  'concurrency',
+  'misfire',
+  'misfire_limit',
+  'retries_max',
+  'retry_backoff_ms',
+  'timeout_ms',
+  'jitter_ms',
+] as const;
+
+export function scheduleSpecValues(spec: ScheduleSpec): Array<string | number | null> {
+  return [
+    spec.expr,
+    spec.timezone,
+    spec.task,
+    spec.target.kind,
+    spec.target.kind === 'tag' ? spec.target.tag : null,
+    spec.concurrency,
+    spec.misfire,
+    spec.misfireLimit,
+    spec.retries.max,
+    spec.retries.backoffMs,
+    spec.timeoutMs,
+    spec.jitterMs,
+  ];
+}
+
+/** True when the stored schedule already says what `spec` says. */
+export function sameSpec(s: Schedule, spec: ScheduleSpec): boolean {
+  const a = scheduleSpecValues(s);
+  const b = scheduleSpecValues(spec);
+  return a.every((v, i) => v === b[i]);
+}
+
+export function nodeFromRow(r: Row, running: number): NodeRecord {
+  return {
+    name: String(r.name),
+    host: String(r.host),
+    pid: num(r.pid),
+    version: String(r.version),
+    tasks: stringList(r.tasks),
+    tags: stringList(r.tags),
+    startedAt: num(r.started_at),
+    heartbeatAt: num(r.heartbeat_at),
+    draining: bool(r.draining),
+    clockSkewMs: num(r.clock_skew_ms),
+    running,
+  };
+}
+
+/** SQLite keeps lists as JSON text; pg returns text[] as arrays. */
+export function stringList(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v === 'string') {
+    const parsed: unknown = JSON.parse(v);
+    if (Array.isArray(parsed)) return parsed.map(String);
+  }
+  return [];
+}
+
+export function leaseFromRow(r: Row, held: boolean): Lease {
+  return {
+    name: String(r.name),
+    holder: strOrNull(r.holder),
+    fence: num(r.fence),
+    expiresAt: num(r.expires_at),
+    held,
+  };
+}

@@ -1,0 +1,330 @@
+/** Domain records kept by every store. Instants are epoch milliseconds. */
+
+export const RUN_STATUSES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'timed_out',
+  'lost',
+  'cancelled',
+  'skipped',
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Statuses a run never leaves. */
+export const FINAL_STATUSES: readonly RunStatus[] = [
+  'succeeded',
+  'failed',
+  'timed_out',
+  'lost',
+  'cancelled',
+  'skipped',
+];
+
+export type ConcurrencyPolicy = 'allow' | 'forbid' | 'replace';
+export type MisfirePolicy = 'skip' | 'run-once' | 'run-all';
+
+/** Which nodes may run a fire: one node offering the task, every live one, or one with a tag. */
+export type Target = { kind: 'any' } | { kind: 'all' } | { kind: 'tag'; tag: string };
+
+/** What config or the API says about a schedule. */
+export interface ScheduleSpec {
+  name: string;
+  /** A cron expression (5 or 6 fields, macros, `H`) or `@every <duration>`. */
+  expr: string;
+  /** IANA zone the expression is read in. */
+  timezone: string;
+  task: string;
+  target: Target;
+  concurrency: ConcurrencyPolicy;
+  misfire: MisfirePolicy;
+  /** With `run-all`, the most missed instants run after downtime; the rest are recorded `skipped`. */
+  misfireLimit: number;
+  /** `max` extra attempts after the first; the delay before attempt n+1 is backoffMs × 2^(n-1). */
+  retries: { max: number; backoffMs: number };
+  /** Kill the run after this long; null: the task's own timeout, or none. */
+  timeoutMs: number | null;
+  /** Each fire's start is delayed by a stable pseudo-random amount in [0, jitterMs). */
+  jitterMs: number;
+  source: 'config' | 'api';
+}
+
+export interface Schedule extends ScheduleSpec {
+  /** False once removed from the config: its history is kept, it fires no more. */
+  enabled: boolean;
+  paused: boolean;
+  /** The last instant the scheduler has considered (fired or recorded skipped); null before the first pass. */
+  cursor: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Run {
+  id: number;
+  schedule: string;
+  task: string;
+  scheduledAt: number;
+  /** 1 for the first try, 2 for the first retry, ... */
+  attempt: number;
+  status: RunStatus;
+  /** Set for `all` targets: the node this run is for. */
+  targetNode: string | null;
+  /** Set for `tag` targets: only nodes with this tag may claim it. */
+  targetTag: string | null;
+  /** The node that claimed it. */
+  node: string | null;
+  /** Not claimable before this instant (jitter, retry backoff). */
+  notBefore: number;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  leaseUntil: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  /** Why it was skipped, lost, cancelled or failed without an exit code. */
+  reason: string | null;
+  /** Kill after this long; copied from the schedule (or task) when the run is created. */
+  timeoutMs: number | null;
+  /** Someone asked for this run to stop (cancel, `replace` policy); its owner acts on it. */
+  cancelRequested: boolean;
+  /** Where the full output lives on the node that ran it. */
+  logPath: string | null;
+  /** True for a fire made by `trigger` rather than by the schedule. */
+  manual: boolean;
+}
+
+export interface RunOutput {
+  /** Last 256 KiB of each stream. */
+  stdout: string;
+  stderr: string;
+}
+
+export interface NodeInfo {
+  name: string;
+  host: string;
+  pid: number;
+  version: string;
+  tasks: string[];
+  tags: string[];
+  startedAt: number;
+}
+
+export interface NodeRecord extends NodeInfo {
+  heartbeatAt: number;
+  draining: boolean;
+  /** The node's own clock minus the store's, as last reported. */
+  clockSkewMs: number;
+  /** Runs it holds right now. */
+  running: number;
+}
+
+/** One schedule's step forward: fires to create and the cursor to move, applied all or nothing. */
+export interface FirePlan {
+  schedule: string;
+  /** The cursor this plan was computed from: the plan applies only if the stored cursor still equals it. */
+  fromCursor: number | null;
+  /** The new cursor: the last instant considered. */
+  toCursor: number;
+  fires: PlannedFire[];
+}
+
+export interface PlannedFire {
+  scheduledAt: number;
+  /** Claimable from this instant on (scheduledAt + jitter). */
+  notBefore: number;
+  /** Set when the misfire policy drops the instant: the fire is recorded with one `skipped` run. */
+  skipReason?: string;
+}
+
+export interface CreatedFire {
+  schedule: string;
+  scheduledAt: number;
+  manual: boolean;
+  /** The runs made for it: queued, skipped (with reason) or already claimed by the caller. */
+  runs: Run[];
+}
+
+export interface FireBatchResult {
+  /** Schedules whose plan was applied (cursor moved). */
+  applied: string[];
+  /**
+   * Schedules whose plan was not applied: the stored cursor had moved (another node got there
+   * first), or the schedule is paused, disabled or gone. The caller reloads them.
+   */
+  stale: string[];
+  /** Fires created by the applied plans (a fire that already existed is not repeated here). */
+  fires: CreatedFire[];
+}
+
+export interface ClaimRequest {
+  node: string;
+  tasks: string[];
+  tags: string[];
+  /** Most runs to claim. */
+  limit: number;
+  leaseMs: number;
+  now: number;
+  /**
+   * Claim runs due by this instant (default `now`): a node may take a run shortly before its
+   * instant and start it at the instant, so the claim's cost is paid before it.
+   */
+  dueBy?: number;
+}
+
+export interface FireOptions {
+  now: number;
+  /** A node missing heartbeats for longer is dead: no `all` runs for it. */
+  nodeTtlMs: number;
+  /** Name of the node creating the fires (recorded on the fire). */
+  node: string;
+}
+
+/** A run that did not come from a schedule's fire (a job a gearman server handed over). */
+export interface ExternalRunRequest {
+  /** Where it is listed: e.g. `gearman:<function>`. */
+  schedule: string;
+  task: string;
+  node: string;
+  scheduledAt: number;
+  timeoutMs: number | null;
+  /** The run holds its lease this long (no heartbeats renew it). */
+  leaseMs: number;
+  now: number;
+}
+
+export type FinishStatus = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+
+export interface FinishRequest {
+  runId: number;
+  node: string;
+  /**
+   * When the task really started (process spawned); a claimed run's startedAt is its claim
+   * instant until then. Absent: the claim instant stands.
+   */
+  startedAt?: number;
+  status: FinishStatus;
+  exitCode: number | null;
+  signal: string | null;
+  reason: string | null;
+  output: RunOutput;
+  now: number;
+}
+
+export interface FinishResult {
+  /** False when the run was no longer this node's (swept lost, already finished). */
+  applied: boolean;
+  /** The next attempt, when the retry policy made one. */
+  retry: Run | null;
+}
+
+export interface HeartbeatRequest {
+  node: NodeInfo;
+  clockSkewMs: number;
+  /** Runs the node is executing: their leases are renewed. */
+  runIds: number[];
+  leaseMs: number;
+  now: number;
+}
+
+export interface HeartbeatResult {
+  /** Runs someone asked to stop. */
+  cancel: number[];
+  /** Runs in `runIds` that are no longer this node's (swept lost, finished elsewhere): stop them. */
+  revoked: number[];
+  draining: boolean;
+}
+
+export interface RunFilter {
+  schedule?: string;
+  node?: string;
+  task?: string;
+  status?: RunStatus[];
+  /** scheduledAt >= from */
+  from?: number;
+  /** scheduledAt < to */
+  to?: number;
+  /** Page cursor: only runs with id < before (runs come newest first). */
+  before?: number;
+  limit: number;
+}
+
+export interface LeaseRequest {
+  name: string;
+  holder: string;
+  ttlMs: number;
+  /** Higher wins a free or expired lease; a live holder keeps it regardless. */
+  priority: number;
+  now: number;
+}
+
+export interface Lease {
+  name: string;
+  holder: string | null;
+  /** Increases by one every time the lease changes hands; writes made under a lease carry it. */
+  fence: number;
+  expiresAt: number;
+  /** True when `holder` in the request holds it after the call. */
+  held: boolean;
+}
+
+export interface SyncResult {
+  added: string[];
+  updated: string[];
+  disabled: string[];
+}
+
+/** What an API token may do: each role includes the ones before it. */
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface NewApiToken {
+  name: string;
+  role: Role;
+  /** sha256 of the token, hex; the token itself is never stored. */
+  hash: string;
+  now: number;
+}
+
+export interface ApiToken {
+  id: number;
+  name: string;
+  role: Role;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** One operator or admin action: who did what to which object, and when. */
+export interface AuditEntry {
+  id: number;
+  at: number;
+  /** The token's name (or `cli@node` for the command line). */
+  actor: string;
+  /** A stable verb such as `schedule.pause`, `run.cancel`, `token.create`. */
+  action: string;
+  target: string | null;
+  /** JSON text with the request's particulars, when there are any. */
+  detail: string | null;
+}
+
+export type NewAuditEntry = Omit<AuditEntry, 'id'>;
+
+export interface AuditFilter {
+  /** Only entries with id < before (newest first). */
+  before?: number;
+  limit: number;
+}
+
+/** Which finished runs to delete; runs still queued or running are never pruned. */
+export interface PruneRequest {
+  /** Delete finished runs that finished before this instant. */
+  finishedBefore?: number;
+  /** Delete finished runs beyond the newest N of each schedule. */
+  keepPerSchedule?: number;
+}
+
+export interface PruneResult {
+  deleted: number;
+  /** Log files of the deleted runs, for the caller to remove from disk. */
+  logPaths: string[];
+}

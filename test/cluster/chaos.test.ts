@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/store/store.js';
+import type { Run } from '../../src/store/types.js';
+import { Cluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * Three nodes on one PostgreSQL database, 50 every-second schedules whose tasks take 0-3 s, one
+ * node killed with SIGKILL every few seconds and restarted under the same name, and once every
+ * connection of the nodes cut. Invariants 1-3 must hold across all of it.
+ */
+
+const NODES = ['chaos-a', 'chaos-b', 'chaos-c'];
+const SCHEDULES = 50;
+const LEASE_MS = 3_000;
+const HEARTBEAT_MS = 500;
+const RETRIES = 2;
+const CHAOS_MS = 60_000;
+const KILL_EVERY_MS = 6_000;
+/**
+ * How late past its lease a killed run may be swept: the sweeping node's next heartbeat (500 ms)
+ * plus room for a machine busy with other tests.
+ */
+const SWEEP_SLACK_MS = HEARTBEAT_MS + 1_500;
+
+/** 0, 0.5, ..., 3 s: every schedule's task takes its own time, some longer than the kill spacing allows. */
+const taskSeconds = (i: number) => (i % 7) * 0.5;
+
+interface Kill {
+  node: string;
+  at: number;
+  /** When it came back; null while it is down. */
+  restartedAt: number | null;
+  /** Its runs still `running` in the store right after it died. */
+  running: Run[];
+}
+
+let cluster: Cluster;
+let store: Store;
+
+beforeAll(async () => {
+  cluster = await Cluster.create('cf_chaos');
+  const tasks: Record<string, unknown> = {};
+  const schedules: unknown[] = [];
+  for (let i = 0; i < SCHEDULES; i++) {
+    tasks[`t${i}`] = { command: ['sleep', String(taskSeconds(i))] };
+    schedules.push({ name: `s${i}`, cron: '* * * * * *', task: `t${i}`, retries: { max: RETRIES, backoff: '500ms' } });
+  }
+  for (const name of NODES) {
+    cluster.define(name, {
+      tasks,
+      schedules,
+      // The final stop's grace outlasts the longest task, so a graceful stop cancels nothing.
+      executor: { heartbeat: `${HEARTBEAT_MS}ms`, lease: `${LEASE_MS}ms`, shutdownGrace: '10s', killGrace: '1s' },
+      cluster: { nodeTtl: '3s' },
+    });
+  }
+  store = await cluster.openStore();
+});
+
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+function expectAllAlive(): void {
+  for (const name of NODES) {
+    const p = cluster.proc(name);
+    const tail = cluster.logs(name).split('\n').slice(-25).join('\n');
+    expect(p.exitCode === null && p.signalCode === null, `${name} exited by itself (${p.exitCode}):\n${tail}`).toBe(true);
+  }
+}
+
+const key = (r: Pick<Run, 'schedule' | 'scheduledAt'>) => `${r.schedule}@${r.scheduledAt}`;
+
+describe('a three-node cluster under kill -9 and a PostgreSQL outage', () => {
+  it('fires every instant once, loses only the killed nodes\' runs, retries them and leaves nothing running', async () => {
+    await cluster.startAll(NODES);
+    await waitFor('the first fires to run', async () => (await store.listRuns({ status: ['succeeded'], limit: 60 })).length >= 50, 30_000);
+
+    const listed = cluster.cli(NODES[0]!, ['nodes', '--json']);
+    expect(listed.status, listed.stderr).toBe(0);
+    const nodes = JSON.parse(listed.stdout) as Array<{ name: string; state: string; tasks: string[] }>;
+    expect(nodes.map((n) => [n.name, n.state, n.tasks.length])).toEqual(NODES.map((n) => [n, 'alive', SCHEDULES]));
+
+    const chaosStart = Date.now();
+    const kills: Kill[] = [];
+    let cut = 0;
+    for (let k = 0; Date.now() - chaosStart < CHAOS_MS; k++) {
+      const victim = NODES[k % NODES.length]!;
+      // Only the victims die: a node that exits by itself (after the outage, say) is a failure.
+      expectAllAlive();
+      await cluster.kill9(victim);
+      const kill: Kill = { node: victim, at: Date.now(), restartedAt: null, running: [] };
+      kill.running = await store.listRuns({ node: victim, status: ['running'], limit: 10_000 });
+      kills.push(kill);
+      if (k % 2 === 1) {
+        // Down past its lease and the node TTL: the live nodes sweep its runs, and the cluster
+        // view says it is dead, before it comes back.
+        await waitFor(
+          `${victim} to be listed dead`,
+          () => {
+            const r = cluster.cli(NODES[(k + 1) % NODES.length]!, ['nodes', '--json']);
+            return (JSON.parse(r.stdout) as Array<{ name: string; state: string }>).find((n) => n.name === victim)?.state === 'dead';
+          },
+          15_000,
+          250,
+        );
+      } else {
+        // Back at once: the restart itself marks its runs lost.
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+      await cluster.start(victim);
+      kill.restartedAt = Date.now();
+      if (k === 4) {
+        // Every node loses every connection at once, mid-run.
+        cut = await cluster.cutConnections();
+      }
+      const next = kill.at + KILL_EVERY_MS;
+      if (next > Date.now()) await new Promise((r) => setTimeout(r, next - Date.now()));
+    }
+    const chaosEnd = Date.now();
+    expectAllAlive();
+    expect(kills.length).toBeGreaterThanOrEqual(8);
+    // Three nodes' pools and listeners were connected.
+    expect(cut).toBeGreaterThanOrEqual(NODES.length);
+
+    // Fires keep coming after the chaos, from every node.
+    await waitFor('fires after the chaos', async () => (await store.listRuns({ status: ['succeeded'], from: chaosEnd + 1_000, limit: 100 })).length >= 100, 30_000);
+
+    // Pause the schedules so no fire prepared ahead is left queued, let what is queued (retries
+    // in their backoff too) be claimed, then stop every node gracefully at once.
+    for (let i = 0; i < SCHEDULES; i++) await store.setPaused(`s${i}`, true, await store.clockNow());
+    await waitFor('every queued run to be claimed', async () => (await store.listRuns({ status: ['queued'], limit: 1 })).length === 0, 30_000);
+    const codes = await Promise.all(NODES.map((n) => cluster.stop(n)));
+    expect(codes).toEqual(NODES.map(() => 0));
+
+    const runs = (await store.listRuns({ limit: 1_000_000 })).sort((a, b) => a.id - b.id);
+
+    // Nothing left running or queued, and no other outcome than success or loss: nothing failed,
+    // nothing was cancelled by the graceful stop, no instant was skipped.
+    expect(runs.filter((r) => r.status === 'running' || r.status === 'queued').map(key)).toEqual([]);
+    const statuses = new Set(runs.map((r) => r.status));
+    expect([...statuses].sort()).toEqual(statuses.has('lost') ? ['lost', 'succeeded'] : ['succeeded']);
+
+    // Invariant 1: one first attempt per (schedule, instant), every instant from the first to the last.
+    for (let i = 0; i < SCHEDULES; i++) {
+      const mine = runs.filter((r) => r.schedule === `s${i}`);
+      const firsts = mine.filter((r) => r.attempt === 1).map((r) => r.scheduledAt).sort((a, b) => a - b);
+      expect(new Set(firsts).size, `s${i}: an instant fired twice`).toBe(firsts.length);
+      const gaps = firsts.slice(1).filter((t, j) => t - firsts[j]! !== 1_000);
+      expect(gaps.map((t) => new Date(t).toISOString()), `s${i}: instants missing before these`).toEqual([]);
+      expect(firsts[0]!).toBeLessThan(chaosStart);
+      expect(firsts.at(-1)!).toBeGreaterThan(chaosEnd);
+      // Every retry belongs to a fire that exists.
+      const fired = new Set(firsts);
+      expect(mine.filter((r) => r.attempt > 1 && !fired.has(r.scheduledAt)).map(key)).toEqual([]);
+    }
+
+    // At most one success per fire; exactly one unless every attempt was lost.
+    const byFire = new Map<string, Run[]>();
+    for (const r of runs) byFire.set(key(r), [...(byFire.get(key(r)) ?? []), r]);
+    const doubled = [...byFire].filter(([, rs]) => rs.filter((r) => r.status === 'succeeded').length > 1).map(([k]) => k);
+    expect(doubled).toEqual([]);
+    const unfinished = [...byFire].filter(([, rs]) => !rs.some((r) => r.status === 'succeeded') && !rs.some((r) => r.attempt === RETRIES + 1 && r.status === 'lost'));
+    expect(unfinished.map(([k, rs]) => `${k}: ${rs.map((r) => `#${r.attempt} ${r.status}`).join(', ')}`)).toEqual([]);
+
+    // Invariant 3: every run a killed node held is lost within its lease (plus the sweeper's
+    // heartbeat) and retried, unless that was its last attempt.
+    const byId = new Map(runs.map((r) => [r.id, r]));
+    let checked = 0;
+    for (const kill of kills) {
+      for (const held of kill.running) {
+        const now = byId.get(held.id)!;
+        // A result sent just before the kill may commit after the snapshot was read: it was
+        // recorded as of before the kill, and is no loss.
+        if (now.status === 'succeeded' && now.node === kill.node && now.finishedAt! <= kill.at) continue;
+        expect(now.status, `run ${held.id} of killed ${kill.node}: finished ${now.finishedAt! - kill.at} ms after the kill`).toBe('lost');
+        expect(now.finishedAt! - kill.at, `run ${held.id} lost too late`).toBeLessThanOrEqual(LEASE_MS + SWEEP_SLACK_MS);
+        if (held.attempt <= RETRIES) {
+          const retry = runs.find((r) => r.schedule === held.schedule && r.scheduledAt === held.scheduledAt && r.attempt === held.attempt + 1);
+          expect(retry, `retry of run ${held.id}`).toBeDefined();
+          expect(retry!.node === null || retry!.startedAt! >= now.finishedAt!).toBe(true);
+        }
+        checked++;
+      }
+    }
+    // Tasks of up to 3 s every second: each kill catches runs mid-flight.
+    expect(checked).toBeGreaterThanOrEqual(kills.length * 5);
+
+    // And nothing else was lost: a live node's runs keep their leases through the outage.
+    const killedWindows = (r: Run) =>
+      kills.some((k) => k.node === r.node && r.finishedAt! >= k.at && r.finishedAt! - k.at <= LEASE_MS + SWEEP_SLACK_MS);
+    expect(runs.filter((r) => r.status === 'lost' && !killedWindows(r)).map((r) => `${r.id} ${r.node} ${r.reason}`)).toEqual([]);
+  }, 180_000);
+});

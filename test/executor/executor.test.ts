@@ -1,0 +1,198 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../src/config/load.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { startNode, type RunningNode } from '../../src/node/node.js';
+import { openStore } from '../../src/store/index.js';
+import type { Run } from '../../src/store/types.js';
+import { waitFor } from '../helpers/wait.js';
+
+let dir: string;
+let node: RunningNode | null;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cf-exec-'));
+  node = null;
+});
+
+afterEach(async () => {
+  await node?.stop(0);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(tasksAndSchedules: string, executorExtra = ''): Promise<RunningNode> {
+  const cfg = parseConfigText(
+    `node: { name: exec-test }
+store: sqlite:./cf.db
+http: false
+executor: { heartbeat: 200ms, lease: 5s, poll: 1s, killGrace: 500ms, shutdownGrace: 1s${executorExtra} }
+${tasksAndSchedules}`,
+    join(dir, 'cronfleet.yaml'),
+  );
+  node = await startNode(cfg, { log: silentLogger() });
+  return node;
+}
+
+async function trigger(n: RunningNode, schedule: string): Promise<Run> {
+  const fire = await n.store.triggerSchedule(schedule, { now: n.clock.now(), nodeTtlMs: 30_000, node: 'test' });
+  return fire.runs[0]!;
+}
+
+const final = (n: RunningNode, id: number) =>
+  waitFor(`run ${id} to finish`, async () => {
+    const r = await n.store.getRun(id);
+    return r && !['queued', 'running'].includes(r.status) ? r : null;
+  });
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const never = 'cron: "0 0 1 1 *"';
+
+describe('executor on a real node', () => {
+  it('times out a task that ignores TERM, killing its TERM-ignoring child too', async () => {
+    const pidFile = join(dir, 'child.pid');
+    const n = await start(`
+tasks:
+  # The trap is installed long before the timeout: the shell starts in milliseconds.
+  stubborn: { command: [sh, -c, 'trap "" TERM; sleep 60 & echo $! > ${pidFile}; wait; wait'], timeout: 3s }
+schedules:
+  - { name: stubborn, ${never}, task: stubborn }`);
+    const run = await trigger(n, 'stubborn');
+    await waitFor('the child pid file', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
+    const childPid = Number(readFileSync(pidFile, 'utf8'));
+    expect(alive(childPid)).toBe(true);
+    const done = await final(n, run.id);
+    expect(done.status).toBe('timed_out');
+    expect(done.reason).toBe('timed out after 3s');
+    expect(done.signal).toBe('SIGKILL');
+    await waitFor('the child to be gone', () => !alive(childPid), 5_000);
+  });
+
+  it('forbid: skips a fire while the previous run is still going, never two at once', async () => {
+    const n = await start(`
+tasks:
+  slow: { command: [sleep, '2.5'] }
+schedules:
+  - { name: slow, cron: "* * * * * *", task: slow, concurrency: forbid }`);
+    await waitFor('a skipped fire', async () => (await n.store.listRuns({ schedule: 'slow', status: ['skipped'], limit: 10 })).length >= 2, 20_000);
+    const runs = await n.store.listRuns({ schedule: 'slow', limit: 100 });
+    const skipped = runs.filter((r) => r.status === 'skipped');
+    expect(skipped[0]!.reason).toMatch(/forbid/);
+    const executed = runs.filter((r) => r.startedAt !== null).sort((a, b) => a.startedAt! - b.startedAt!);
+    for (let i = 1; i < executed.length; i++) {
+      const prev = executed[i - 1]!;
+      if (prev.finishedAt !== null) expect(executed[i]!.startedAt!).toBeGreaterThanOrEqual(prev.finishedAt);
+    }
+  });
+
+  it('replace: a new fire stops the run still going and records it cancelled', async () => {
+    const n = await start(`
+tasks:
+  long: { command: [sleep, '30'] }
+schedules:
+  - { name: long, cron: "* * * * * *", task: long, concurrency: replace }`);
+    const replaced = await waitFor('a replaced run', async () => (await n.store.listRuns({ schedule: 'long', status: ['cancelled'], limit: 10 }))[0], 20_000);
+    expect(replaced.reason).toMatch(/replace/);
+    expect(replaced.signal === 'SIGTERM' || replaced.reason !== null).toBe(true);
+    const running = await n.store.listRuns({ schedule: 'long', status: ['running'], limit: 10 });
+    expect(running.length).toBeLessThanOrEqual(1);
+  });
+
+  it('retries a failing task with doubling backoff, then gives up', async () => {
+    const n = await start(`
+tasks:
+  fail: { command: [sh, -c, 'echo "attempt $CRONFLEET_ATTEMPT" >&2; exit 3'] }
+schedules:
+  - { name: fail, ${never}, task: fail, retries: { max: 2, backoff: 300ms } }`);
+    const first = await trigger(n, 'fail');
+    await waitFor('three attempts', async () => {
+      const runs = await n.store.listRuns({ schedule: 'fail', limit: 10 });
+      return runs.length === 3 && runs.every((r) => r.status === 'failed');
+    });
+    const runs = (await n.store.listRuns({ schedule: 'fail', limit: 10 })).sort((a, b) => a.attempt - b.attempt);
+    expect(runs.map((r) => [r.attempt, r.exitCode, r.reason, r.scheduledAt])).toEqual([
+      [1, 3, 'exit status 3', first.scheduledAt],
+      [2, 3, 'exit status 3', first.scheduledAt],
+      [3, 3, 'exit status 3', first.scheduledAt],
+    ]);
+    expect(runs[1]!.notBefore - runs[0]!.finishedAt!).toBe(300);
+    expect(runs[2]!.notBefore - runs[1]!.finishedAt!).toBe(600);
+    expect((await n.store.getRunOutput(runs[2]!.id))!.stderr).toBe('attempt 3\n');
+  });
+
+  it('captures 10 MB of output: the full log on disk, the last 256 KiB in the store', async () => {
+    const n = await start(`
+tasks:
+  loud: { command: "head -c 10485760 /dev/zero | tr '\\\\0' x; echo END", shell: true }
+schedules:
+  - { name: loud, ${never}, task: loud }`);
+    const run = await trigger(n, 'loud');
+    const done = await final(n, run.id);
+    expect(done.status).toBe('succeeded');
+    expect(statSync(done.logPath!).size).toBe(10 * 1024 * 1024 + 4);
+    const out = (await n.store.getRunOutput(run.id))!;
+    expect(out.stdout.length).toBe(256 * 1024);
+    expect(out.stdout.endsWith('xxxxEND\n')).toBe(true);
+  });
+
+  it('shows output while the run goes on, and stops a running run on cancel', async () => {
+    const n = await start(`
+tasks:
+  talk: { command: [sh, -c, 'echo started; sleep 30'] }
+schedules:
+  - { name: talk, ${never}, task: talk }`);
+    const run = await trigger(n, 'talk');
+    await waitFor('output in the store while running', async () => (await n.store.getRunOutput(run.id))?.stdout === 'started\n');
+    expect((await n.store.getRun(run.id))!.status).toBe('running');
+    await n.store.cancelRun(run.id, 'operator asked', n.clock.now());
+    const done = await final(n, run.id);
+    expect(done.status).toBe('cancelled');
+    expect(done.reason).toBe('operator asked');
+  });
+
+  it('invariant 2 on a hurried stop: runs claimed ahead of their instant are recorded cancelled, never dropped', async () => {
+    const n = await start(`
+scheduler: { lead: 3s }
+tasks:
+  quick: { builtin: noop }
+schedules:
+  - { name: quick, cron: "* * * * * *", task: quick }`, ', prefetch: 3s');
+    // With fires prepared and claimed up to 3 s ahead, some always wait for their instant.
+    await waitFor('runs claimed ahead', async () => (await n.store.listRuns({ schedule: 'quick', status: ['running'], limit: 100 })).some((r) => r.notBefore > n.clock.now() + 600));
+    await n.stop(0);
+    node = null;
+    const runs = await openStore(`sqlite:${join(dir, 'cf.db')}`);
+    try {
+      const all = await runs.listRuns({ schedule: 'quick', limit: 100 });
+      expect(all.filter((r) => r.status === 'running')).toEqual([]);
+      const cancelled = all.filter((x) => x.status === 'cancelled');
+      expect(cancelled.length).toBeGreaterThan(0);
+      for (const r of cancelled) expect(r.reason).toBe('node shutting down before its instant');
+      // Every prepared fire has its run: done, cancelled with a reason, or queued for the next node.
+      expect(all.every((r) => ['succeeded', 'cancelled', 'queued'].includes(r.status))).toBe(true);
+    } finally {
+      await runs.close();
+    }
+  });
+
+  it('never runs a task that is not in its own config, even if a run for it is queued', async () => {
+    const n = await start(`
+tasks:
+  mine: { builtin: noop }
+schedules:
+  - { name: theirs, ${never}, task: elsewhere, remoteTask: true }`);
+    const run = await trigger(n, 'theirs');
+    // No live node offers `elsewhere`: the fire is recorded skipped with the reason, never run here.
+    expect(run.status).toBe('skipped');
+    expect(run.reason).toMatch(/elsewhere/);
+  });
+});

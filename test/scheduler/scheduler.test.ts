@@ -1,0 +1,248 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/store.js';
+import type { NodeInfo, Run, ScheduleSpec } from '../../src/store/types.js';
+import { nodeInfo, spec as baseSpec } from '../store/fixtures.js';
+
+const SEC = 1000;
+const MIN = 60 * SEC;
+
+/** A schedule of `expr`, otherwise the store fixtures' defaults (task `work`). */
+function spec(name: string, expr: string, over: Partial<ScheduleSpec> = {}): ScheduleSpec {
+  return baseSpec(name, { expr, misfireLimit: 100, ...over });
+}
+
+const node: NodeInfo = nodeInfo('n1');
+
+let dir: string;
+let stores: Store[];
+let schedulers: Scheduler[];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cf-sched-'));
+  stores = [];
+  schedulers = [];
+});
+
+afterEach(async () => {
+  for (const s of schedulers) await s.stop();
+  for (const s of stores) await s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function store(): Promise<Store> {
+  const s = await openStore(`sqlite:${join(dir, 'cf.db')}`);
+  await s.migrate();
+  stores.push(s);
+  return s;
+}
+
+function scheduler(s: Store, clock: ManualClock, name = 'n1', peers?: string[]): Scheduler {
+  const sch = new Scheduler({
+    store: s,
+    clock,
+    log: silentLogger(),
+    node: name,
+    nodeTtlMs: 30 * SEC,
+    misfireGraceMs: 30 * SEC,
+    refreshMs: 3_600_000,
+    ...(peers && { peers: async () => peers, takeoverMs: 1000 }),
+  });
+  schedulers.push(sch);
+  return sch;
+}
+
+/** Moves the manual clock in steps, letting the scheduler finish each pass; keeps the node alive. */
+async function advance(clock: ManualClock, s: Store, to: number, step: number, ...sch: Scheduler[]): Promise<void> {
+  while (clock.now() < to) {
+    clock.advanceTo(Math.min(to, clock.now() + step));
+    await s.registerNode(node, clock.now());
+    for (const x of sch) await x.settled();
+  }
+}
+
+async function runsOf(s: Store, schedule: string): Promise<Run[]> {
+  return (await s.listRuns({ schedule, limit: 10_000 })).sort((a, b) => a.scheduledAt - b.scheduledAt);
+}
+
+describe('Scheduler with an injected clock', () => {
+  const T0 = Date.parse('2027-01-10T12:00:00Z');
+
+  it('fires an every-second schedule once per instant, none missing', async () => {
+    const clock = new ManualClock(T0);
+    const s = await store();
+    await s.registerNode(node, clock.now());
+    await s.syncConfigSchedules([spec('sec', '* * * * * *')], clock.now());
+    const sch = scheduler(s, clock);
+    await sch.start();
+    await advance(clock, s, T0 + 10 * SEC, 250, sch);
+    const runs = await runsOf(s, 'sec');
+    expect(runs.map((r) => r.scheduledAt)).toEqual(Array.from({ length: 10 }, (_, i) => T0 + (i + 1) * SEC));
+    expect(runs.every((r) => r.status === 'queued' && r.attempt === 1)).toBe(true);
+  });
+
+  it('arms its timer for the next due instant instead of polling', async () => {
+    const clock = new ManualClock(T0);
+    const s = await store();
+    await s.syncConfigSchedules([spec('hourly', '0 * * * *')], clock.now());
+    const sch = scheduler(s, clock);
+    await sch.start();
+    expect(sch.nextWake()).toBe(T0 + 60 * MIN);
+    const before = sch.stats.ticks;
+    clock.advance(59 * MIN);
+    await sch.settled();
+    expect(sch.stats.ticks).toBe(before);
+  });
+
+  it('invariant 1: two schedulers on one store create each fire exactly once', async () => {
+    const clock = new ManualClock(T0);
+    const a = await store();
+    const b = await store();
+    await a.registerNode(node, clock.now());
+    await a.syncConfigSchedules(Array.from({ length: 20 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
+    const sa = scheduler(a, clock, 'n1');
+    const sb = scheduler(b, clock, 'n2');
+    await sa.start();
+    await sb.start();
+    await advance(clock, a, T0 + 5 * SEC, 500, sa, sb);
+    for (let i = 0; i < 20; i++) {
+      const runs = await runsOf(a, `s${i}`);
+      expect(runs.map((r) => r.scheduledAt)).toEqual([1, 2, 3, 4, 5].map((k) => T0 + k * SEC));
+    }
+    expect(sa.stats.stale + sb.stats.stale).toBeGreaterThan(0);
+  });
+
+  it('shares the schedules among live schedulers: one attempt per fire, nothing stale', async () => {
+    const clock = new ManualClock(T0);
+    const a = await store();
+    const b = await store();
+    await a.registerNode(node, clock.now());
+    await a.syncConfigSchedules(Array.from({ length: 40 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
+    const sa = scheduler(a, clock, 'n1', ['n1', 'n2']);
+    const sb = scheduler(b, clock, 'n2', ['n1', 'n2']);
+    await sa.start();
+    await sb.start();
+    await advance(clock, a, T0 + 5 * SEC, 250, sa, sb);
+    for (let i = 0; i < 40; i++) {
+      expect((await runsOf(a, `s${i}`)).map((r) => r.scheduledAt)).toEqual([1, 2, 3, 4, 5].map((k) => T0 + k * SEC));
+    }
+    expect(sa.stats.stale + sb.stats.stale).toBe(0);
+    expect(sa.stats.plans + sb.stats.plans).toBe(40 * 5);
+    // Both did a share of the work.
+    expect(sa.stats.fires).toBeGreaterThan(0);
+    expect(sb.stats.fires).toBeGreaterThan(0);
+  });
+
+  it('takes over the share of a scheduler that stopped, one takeover delay after the instant', async () => {
+    const clock = new ManualClock(T0);
+    const a = await store();
+    const b = await store();
+    await a.registerNode(node, clock.now());
+    await a.syncConfigSchedules(Array.from({ length: 20 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
+    const sa = scheduler(a, clock, 'n1', ['n1', 'n2']);
+    const sb = scheduler(b, clock, 'n2', ['n1', 'n2']);
+    await sa.start();
+    await sb.start();
+    await advance(clock, a, T0 + 2 * SEC, 250, sa, sb);
+    await sb.stop();
+    await advance(clock, a, T0 + 6 * SEC, 250, sa);
+    const all = await a.listRuns({ limit: 1000 });
+    const byInstant = new Map<string, number>();
+    for (const r of all) byInstant.set(`${r.schedule}@${r.scheduledAt}`, (byInstant.get(`${r.schedule}@${r.scheduledAt}`) ?? 0) + 1);
+    expect([...byInstant.values()].every((n) => n === 1)).toBe(true);
+    // Every instant up to 5 s has its fire, whoever owned it; n2's share came from takeovers.
+    for (let i = 0; i < 20; i++) {
+      const at = (await runsOf(a, `s${i}`)).map((r) => r.scheduledAt);
+      expect(at.slice(0, 5)).toEqual([1, 2, 3, 4, 5].map((k) => T0 + k * SEC));
+    }
+    expect(sa.stats.takeovers).toBeGreaterThan(0);
+    expect(sa.stats.stale).toBe(0);
+  });
+
+  it('misfire policies after a 10-minute outage: every missed instant recorded, the policy decides what runs', async () => {
+    const clock = new ManualClock(T0);
+    const s = await store();
+    await s.registerNode(node, clock.now());
+    await s.syncConfigSchedules(
+      [
+        spec('skip', '* * * * *', { misfire: 'skip' }),
+        spec('once', '* * * * *', { misfire: 'run-once' }),
+        spec('all', '* * * * *', { misfire: 'run-all', misfireLimit: 3 }),
+      ],
+      clock.now(),
+    );
+    const first = scheduler(s, clock);
+    await first.start();
+    await advance(clock, s, T0 + MIN + SEC, 1000, first);
+    await first.stop();
+    // Ten minutes with no scheduler running, then a new one starts.
+    clock.advanceTo(T0 + 11 * MIN + 45 * SEC);
+    await s.registerNode(node, clock.now());
+    const second = scheduler(s, clock);
+    await second.start();
+    second.kick();
+    await second.settled();
+
+    const missed = Array.from({ length: 10 }, (_, i) => T0 + (i + 2) * MIN);
+    const check = async (name: string, ranAt: number[]) => {
+      const runs = await runsOf(s, name);
+      expect(runs.map((r) => r.scheduledAt)).toEqual([T0 + MIN, ...missed]);
+      const ran = runs.filter((r) => r.status === 'queued').map((r) => r.scheduledAt);
+      expect(ran).toEqual([T0 + MIN, ...ranAt]);
+      for (const r of runs.filter((x) => x.status === 'skipped')) expect(r.reason).toMatch(/^misfire: missed by/);
+    };
+    await check('skip', []);
+    await check('once', [T0 + 11 * MIN]);
+    await check('all', [T0 + 9 * MIN, T0 + 10 * MIN, T0 + 11 * MIN]);
+  });
+
+  it('DST through the scheduler: spring-forward gap fires once after it, fall-back repeat fires once', async () => {
+    // America/New_York: 2027-03-14 02:00 EST jumps to 03:00 EDT; 2027-11-07 02:00 EDT falls back to 01:00 EST.
+    const start = Date.parse('2027-03-13T12:00:00Z');
+    const clock = new ManualClock(start);
+    const s = await store();
+    await s.registerNode(node, clock.now());
+    await s.syncConfigSchedules([spec('gap', '30 2 * * *', { timezone: 'America/New_York' })], clock.now());
+    const sch = scheduler(s, clock);
+    await sch.start();
+    await advance(clock, s, Date.parse('2027-03-16T00:00:00Z'), 10 * MIN, sch);
+    expect((await runsOf(s, 'gap')).map((r) => new Date(r.scheduledAt).toISOString())).toEqual([
+      '2027-03-14T07:00:00.000Z', // 03:00 EDT, the first valid instant after the gap
+      '2027-03-15T06:30:00.000Z',
+    ]);
+
+    const fallStart = Date.parse('2027-11-06T12:00:00Z');
+    const clock2 = new ManualClock(fallStart);
+    await s.syncConfigSchedules([spec('repeat', '30 1 * * *', { timezone: 'America/New_York' })], clock2.now());
+    const sch2 = scheduler(s, clock2);
+    await sch2.start();
+    await advance(clock2, s, Date.parse('2027-11-08T12:00:00Z'), 10 * MIN, sch2);
+    expect((await runsOf(s, 'repeat')).map((r) => new Date(r.scheduledAt).toISOString())).toEqual([
+      '2027-11-07T05:30:00.000Z', // 01:30 EDT, the first of the two 01:30s
+      '2027-11-08T06:30:00.000Z',
+    ]);
+  });
+
+  it('stops firing a paused schedule and does not replay the pause on resume', async () => {
+    const clock = new ManualClock(T0);
+    const s = await store();
+    await s.registerNode(node, clock.now());
+    await s.syncConfigSchedules([spec('p', '* * * * * *')], clock.now());
+    const sch = scheduler(s, clock);
+    await sch.start();
+    await advance(clock, s, T0 + 2 * SEC, 500, sch);
+    await s.setPaused('p', true, clock.now());
+    await sch.reload();
+    await advance(clock, s, T0 + 10 * SEC, 500, sch);
+    await s.setPaused('p', false, clock.now());
+    await sch.reload();
+    await advance(clock, s, T0 + 12 * SEC, 500, sch);
+    expect((await runsOf(s, 'p')).map((r) => (r.scheduledAt - T0) / SEC)).toEqual([1, 2, 11, 12]);
+  });
+});

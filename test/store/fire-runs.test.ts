@@ -1,0 +1,66 @@
+import { describe, expect, test } from 'vitest';
+import { isLive, planFireRuns, type NewFire, type NodeLiveness } from '../../src/store/fire-runs.js';
+import { retryDelayMs, retryOf } from '../../src/store/retry.js';
+import type { Run, Schedule } from '../../src/store/types.js';
+import { T0, spec } from './fixtures.js';
+
+function schedule(over: Partial<Schedule> = {}): Schedule {
+  return { ...spec('s'), enabled: true, paused: false, cursor: T0, createdAt: T0, updatedAt: T0, ...over };
+}
+const live = (name: string, over: Partial<NodeLiveness> = {}): NodeLiveness => ({ name, tasks: ['work'], tags: [], heartbeatAt: T0, draining: false, ...over });
+const fire = (s: Schedule, at: number, over: Partial<NewFire> = {}): NewFire => ({ schedule: s, scheduledAt: at, notBefore: at, manual: false, ...over });
+
+describe('planFireRuns', () => {
+  test('liveness: heartbeat within the TTL and not draining', () => {
+    expect(isLive(live('a'), T0 + 100, 100)).toBe(true);
+    expect(isLive(live('a'), T0 + 101, 100)).toBe(false);
+    expect(isLive(live('a', { draining: true }), T0, 100)).toBe(false);
+  });
+
+  test('a skip reason wins over targeting and concurrency', () => {
+    const s = schedule({ concurrency: 'forbid' });
+    const out = planFireRuns([fire(s, T0, { skipReason: 'misfire' })], [{ id: 9, schedule: 's', status: 'running' }], [], T0, 1000);
+    expect(out.runs.map((r) => [r.run.status, r.run.reason])).toEqual([['skipped', 'misfire']]);
+    expect(out.cancelQueued).toEqual([]);
+  });
+
+  test('replace with no live node skips and cancels nothing', () => {
+    const s = schedule({ concurrency: 'replace' });
+    const out = planFireRuns([fire(s, T0)], [{ id: 9, schedule: 's', status: 'queued' }], [live('n', { heartbeatAt: 0 })], T0, 1000);
+    expect(out.runs[0]!.run.status).toBe('skipped');
+    expect(out.cancelQueued).toEqual([]);
+  });
+
+  test('replace on an all-target schedule cancels every queued run of the previous fire', () => {
+    const s = schedule({ concurrency: 'replace', target: { kind: 'all' } });
+    const out = planFireRuns(
+      [fire(s, T0), fire(s, T0 + 1)],
+      [{ id: 1, schedule: 's', status: 'running' }],
+      [live('a'), live('b')],
+      T0,
+      1000,
+    );
+    expect(out.requestCancel.map((c) => c.id)).toEqual([1]);
+    expect(out.runs.map((r) => [r.fire, r.run.targetNode, r.run.status])).toEqual([
+      [0, 'a', 'cancelled'],
+      [0, 'b', 'cancelled'],
+      [1, 'a', 'queued'],
+      [1, 'b', 'queued'],
+    ]);
+  });
+});
+
+describe('retry rule', () => {
+  const run = { attempt: 1, cancelRequested: false, schedule: 's', task: 'work', scheduledAt: T0, targetNode: 'n', targetTag: null, timeoutMs: 5, manual: true } as Run;
+
+  test('backoff doubles per attempt', () => {
+    expect([1, 2, 3, 4].map((a) => retryDelayMs(500, a))).toEqual([500, 1000, 2000, 4000]);
+  });
+
+  test('a retry keeps the target, the timeout and the manual flag; stopped runs and gone schedules are not retried', () => {
+    expect(retryOf(run, { retries: { max: 1, backoffMs: 10 } }, T0)).toMatchObject({ attempt: 2, targetNode: 'n', timeoutMs: 5, manual: true, notBefore: T0 + 10 });
+    expect(retryOf(run, { retries: { max: 0, backoffMs: 10 } }, T0)).toBeNull();
+    expect(retryOf({ ...run, cancelRequested: true }, { retries: { max: 3, backoffMs: 10 } }, T0)).toBeNull();
+    expect(retryOf(run, null, T0)).toBeNull();
+  });
+});

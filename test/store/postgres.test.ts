@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, test } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { openStore } from '../../src/store/index.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { defineStoreConformance } from './conformance.js';
+import { T0, fireOpts, nodeInfo, spec } from './fixtures.js';
+
+const URL = process.env.CRONFLEET_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+// Test files run in parallel against one database: every schema this file makes carries its prefix.
+const prefix = `cf_store_${randomBytes(4).toString('hex')}`;
+let n = 0;
+
+async function dropSchemas(): Promise<void> {
+  const c = new pg.Client({ connectionString: URL });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE nspname LIKE $1', [`${prefix}%`]);
+    for (const r of rows) await c.query(`DROP SCHEMA ${r.nspname} CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
+
+function openIn(schema: string) {
+  return async () => {
+    const s = await openStore(URL, { schema });
+    await s.migrate();
+    return s;
+  };
+}
+
+defineStoreConformance('postgres', {
+  async storage() {
+    return { open: openIn(`${prefix}_${++n}`) };
+  },
+  cleanup: dropSchemas,
+});
+
+describe('postgres store specifics', () => {
+  afterAll(dropSchemas);
+
+  test('migrations apply from zero in a new schema, once, even when stores start together', async () => {
+    const schema = `${prefix}_mig`;
+    const stores = await Promise.all([1, 2, 3].map(() => openStore(URL, { schema })));
+    await Promise.all(stores.map((s) => s.migrate()));
+    await stores[0]!.migrate();
+    await Promise.all(stores.map((s) => s.close()));
+    const c = new pg.Client({ connectionString: URL });
+    await c.connect();
+    try {
+      const versions = await c.query(`SELECT version, name FROM ${schema}.schema_migrations`);
+      const tables = await c.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema]);
+      expect(versions.rows).toEqual([
+      { version: 1, name: 'init' },
+      { version: 2, name: 'api_access' },
+    ]);
+      expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedules', 'schema_migrations']);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('postgresql:// is accepted and a bad schema name is a ConfigError', async () => {
+    const s = await openStore(URL.replace('postgres://', 'postgresql://'), { schema: `${prefix}_alt` });
+    expect(s).toBeInstanceOf(PostgresStore);
+    await s.migrate();
+    expect(typeof (await s.clockNow())).toBe('number');
+    await s.close();
+    await expect(openStore(URL, { schema: 'Bad-Name; DROP' })).rejects.toThrow(ConfigError);
+  });
+
+  test("NOTIFY wakes another process's store, and the listener reconnects after its connection dies", async () => {
+    const schema = `${prefix}_notify`;
+    const a = (await openStore(URL, { schema })) as PostgresStore;
+    const b = (await openStore(URL, { schema })) as PostgresStore;
+    await a.migrate();
+    try {
+      let wakes = 0;
+      const stop = b.watchQueued(() => wakes++);
+      await b.listening();
+      await a.syncConfigSchedules([spec('a')], T0);
+      await a.registerNode(nodeInfo('n1'), T0);
+      const waitWake = async (above: number): Promise<void> => {
+        for (let i = 0; i < 200 && wakes <= above; i++) await new Promise((r) => setTimeout(r, 25));
+      };
+      await a.triggerSchedule('a', fireOpts(T0 + 1));
+      await waitWake(0);
+      expect(wakes).toBeGreaterThan(0);
+
+      // Kill the LISTEN session from outside: the store reconnects and wakes its watchers once.
+      const admin = new pg.Client({ connectionString: URL });
+      await admin.connect();
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN cronfleet_queued_%' AND query LIKE $1", [`%${schema}`]);
+      await admin.end();
+      const afterKill = wakes;
+      await waitWake(afterKill); // the reconnect itself wakes
+      expect(wakes).toBeGreaterThan(afterKill);
+      const afterReconnect = wakes;
+      await a.triggerSchedule('a', fireOpts(T0 + 2));
+      await waitWake(afterReconnect);
+      expect(wakes).toBeGreaterThan(afterReconnect);
+      stop();
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
