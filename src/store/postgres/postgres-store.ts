@@ -48,7 +48,7 @@ import { PgDb, rows, type Q } from './db.js';
 import { createDueFiresTx, insertRuns, triggerScheduleTx } from './fires.js';
 import { externalRun } from '../retry.js';
 import { PgListener } from './listener.js';
-import { cancelRunTx, claimRuns, finishRunTx, nextQueuedAt, recoverNodeRunsTx, sweepLostRunsTx } from './runs.js';
+import { cancelRunTx, claimRuns, finishRunsTx, nextQueuedAt, recoverNodeRunsTx, sweepLostRunsTx } from './runs.js';
 
 const SPEC_PARAMS = SCHEDULE_SPEC_COLUMNS.map((_, i) => `$${i + 2}`).join(', ');
 const INSERT_SCHEDULE = `INSERT INTO schedules (name, ${SCHEDULE_SPEC_COLUMNS.join(', ')}, source, enabled, paused, cursor, created_at, updated_at)
@@ -255,8 +255,7 @@ export class PostgresStore implements Store {
   async finishRuns(reqs: FinishRequest[]): Promise<FinishResult[]> {
     if (reqs.length === 0) return [];
     const results = await this.db.tx(async (c) => {
-      const out: FinishResult[] = [];
-      for (const req of reqs) out.push(await finishRunTx(c, req));
+      const out = await finishRunsTx(c, reqs);
       await this.notifyInTx(c, out.flatMap((r) => (r.retry ? [r.retry] : [])));
       return out;
     });

@@ -32,18 +32,45 @@ export async function nextQueuedAt(c: Q, node: string, tasks: string[], tags: st
   return row?.at === null || row?.at === undefined ? null : num(row.at);
 }
 
-export async function finishRunTx(c: Q, req: FinishRequest): Promise<FinishResult> {
-  const [row] = await rows(
+/**
+ * Records many results in one statement. Each applies only while its run is still `running` on
+ * the node that sends it (not swept lost, not finished twice); a failed or timed-out run that
+ * applied gets its retry as the schedule's policy says.
+ */
+export async function finishRunsTx(c: Q, reqs: FinishRequest[]): Promise<FinishResult[]> {
+  const applied = await rows(
     c,
-    `UPDATE runs SET status = $1, finished_at = $2, exit_code = $3, signal = $4, reason = $5, stdout = $6, stderr = $7, lease_until = NULL,
-       started_at = COALESCE($10, started_at)
-     WHERE id = $8 AND status = 'running' AND node = $9 RETURNING ${RUN_COLUMNS}`,
-    [req.status, req.now, req.exitCode, req.signal, req.reason, req.output.stdout, req.output.stderr, req.runId, req.node, req.startedAt ?? null],
+    `UPDATE runs r SET status = x.status, finished_at = x.finished_at, exit_code = x.exit_code, signal = x.signal, reason = x.reason,
+       stdout = x.stdout, stderr = x.stderr, lease_until = NULL, started_at = COALESCE(x.started_at, r.started_at)
+     FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int4[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[])
+       AS x(id, node, status, finished_at, exit_code, signal, reason, stdout, stderr, started_at)
+     WHERE r.id = x.id AND r.status = 'running' AND r.node = x.node
+     RETURNING r.id`,
+    [
+      reqs.map((r) => r.runId),
+      reqs.map((r) => r.node),
+      reqs.map((r) => r.status),
+      reqs.map((r) => r.now),
+      reqs.map((r) => r.exitCode),
+      reqs.map((r) => r.signal),
+      reqs.map((r) => r.reason),
+      reqs.map((r) => r.output.stdout),
+      reqs.map((r) => r.output.stderr),
+      reqs.map((r) => r.startedAt ?? null),
+    ],
   );
-  if (!row) return { applied: false, retry: null };
-  const run = runFromRow(row);
-  const retry = req.status === 'failed' || req.status === 'timed_out' ? await retryRuns(c, [run], req.now) : [];
-  return { applied: true, retry: retry[0] ?? null };
+  const ids = new Set(applied.map((r) => num(r.id)));
+  const retrying = reqs.filter((r) => ids.has(r.runId) && (r.status === 'failed' || r.status === 'timed_out'));
+  const retries = new Map<number, Run>();
+  if (retrying.length > 0) {
+    const ended = await rows(c, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = ANY($1::int8[])`, [retrying.map((r) => r.runId)]);
+    const byId = new Map(ended.map((row) => [num(row.id), runFromRow(row)]));
+    for (const req of retrying) {
+      const [retry] = await retryRuns(c, [byId.get(req.runId)!], req.now);
+      if (retry) retries.set(req.runId, retry);
+    }
+  }
+  return reqs.map((r) => ({ applied: ids.has(r.runId), retry: retries.get(r.runId) ?? null }));
 }
 
 async function retryRuns(c: Q, lost: Run[], now: number): Promise<Run[]> {
