@@ -5,6 +5,8 @@ import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import type { FinishRequest, FinishStatus, NodeInfo, Run } from '../store/types.js';
 import { formatDuration } from '../time/duration.js';
+import { loadRank } from './load-rank.js';
+import { ResultQueue } from './results.js';
 import { startTask } from './run-task.js';
 import type { TaskDef, TaskHandle, TaskResult } from './task.js';
 
@@ -31,12 +33,15 @@ export interface ExecutorOptions {
    * a burst of runs costs the store nothing at the instant itself.
    */
   prefetchMs?: number;
+  /**
+   * How long a node waits before claiming, per live peer that holds fewer runs than it (as of
+   * the last heartbeat), so that the least loaded node gets first pick of `any` runs. Default:
+   * a quarter of prefetchMs, so runs claimed ahead still start on time.
+   */
+  claimStepMs?: number;
   /** `startedAt` is the task's start on the store's clock (the result's own is the process's). */
   onFinished?: (run: Run, status: FinishStatus, result: TaskResult, startedAt: number) => void;
 }
-
-/** Most finished runs recorded in one store transaction. */
-const FINISH_BATCH = 500;
 
 interface Active {
   run: Run;
@@ -61,18 +66,29 @@ export class Executor {
   /** Claimed ahead of their instant, waiting for it (see prefetchMs). */
   private readonly held = new Map<number, Run>();
   private readonly heldTimers = new Map<number, () => void>();
-  private readonly pendingFinishes: FinishRequest[] = [];
+  private readonly results: ResultQueue;
   private timers: Repeating[] = [];
   private dueTimer: (() => void) | null = null;
   private unwatch: (() => void) | null = null;
   private claiming: Promise<void> | null = null;
   private claimAgain = false;
+  /** Set while a claim waits for less loaded peers to pick first. */
+  private deferredClaim: (() => void) | null = null;
+  /** The wait before claiming, from this node's load rank at the last heartbeat. */
+  private claimDelayMs = 0;
   private stopping = false;
   private draining = false;
   private readonly idle = new Set<() => void>();
-  readonly stats = { claimed: 0, finished: 0, lostSwept: 0, errors: 0 };
+  private readonly counts = { claimed: 0, lostSwept: 0, errors: 0 };
 
-  constructor(private readonly opts: ExecutorOptions) {}
+  constructor(private readonly opts: ExecutorOptions) {
+    this.results = new ResultQueue(opts.store, opts.log);
+  }
+
+  /** Counters for metrics and benchmarks. */
+  get stats(): { claimed: number; finished: number; lostSwept: number; errors: number } {
+    return { ...this.counts, finished: this.results.stats.recorded, errors: this.counts.errors + this.results.stats.errors };
+  }
 
   get running(): number {
     return this.active.size;
@@ -101,16 +117,31 @@ export class Executor {
     this.wake();
   }
 
-  /** Claims as many due runs as there is room for (coalescing concurrent calls). */
+  /**
+   * Claims as many due runs as there is room for (coalescing concurrent calls), after letting
+   * less loaded peers pick first.
+   */
   wake(): void {
     if (this.stopping) return;
     if (this.claiming) {
       this.claimAgain = true;
       return;
     }
+    if (this.claimDelayMs > 0) {
+      this.deferredClaim ??= this.opts.clock.setTimer(this.claimDelayMs, () => {
+        this.deferredClaim = null;
+        this.claimNow();
+      });
+      return;
+    }
+    this.claimNow();
+  }
+
+  private claimNow(): void {
+    if (this.stopping || this.claiming) return;
     this.claiming = this.claimLoop()
       .catch((err: unknown) => {
-        this.stats.errors++;
+        this.counts.errors++;
         this.opts.log.warn({ err: (err as Error).message }, 'claiming runs failed; will retry at the next wake-up');
       })
       .finally(() => {
@@ -132,7 +163,7 @@ export class Executor {
       if (room <= 0 || this.isDraining) return;
       const now = clock.now();
       const runs = await store.claimRuns({ node: node.name, tasks: offered, tags: node.tags, limit: room, leaseMs: this.opts.leaseMs, now, dueBy: now + prefetch });
-      this.stats.claimed += runs.length;
+      this.counts.claimed += runs.length;
       const at = clock.now();
       for (const run of runs) {
         if (run.notBefore <= at) this.startRun(run);
@@ -252,7 +283,7 @@ export class Executor {
     output: FinishRequest['output'],
     startedAt?: number,
   ): void {
-    this.pendingFinishes.push({
+    this.results.add({
       runId: run.id,
       node: this.opts.node.name,
       ...(startedAt !== undefined && { startedAt }),
@@ -263,40 +294,6 @@ export class Executor {
       output,
       now: this.opts.clock.now(),
     });
-    void this.flushFinishes();
-  }
-
-  private flushingFinishes: Promise<void> | null = null;
-
-  /** Records finished runs; ones the store could not take are kept and retried with the heartbeat. */
-  private flushFinishes(): Promise<void> {
-    if (this.flushingFinishes) return this.flushingFinishes;
-    this.flushingFinishes = (async () => {
-      // Results that arrive while a batch is being written go in the next batch: at a thousand
-      // runs a second, one transaction per run could not keep up.
-      while (this.pendingFinishes.length > 0) {
-        const batch = this.pendingFinishes.slice(0, FINISH_BATCH);
-        try {
-          const results = await this.opts.store.finishRuns(batch);
-          this.pendingFinishes.splice(0, batch.length);
-          this.stats.finished += batch.length;
-          results.forEach((res, i) => {
-            const req = batch[i]!;
-            if (!res.applied) this.opts.log.warn({ run: req.runId }, 'run was no longer this node\'s when it finished; result not recorded');
-            if (res.retry) {
-              this.opts.log.info({ run: req.runId, retry: res.retry.id, attempt: res.retry.attempt, at: new Date(res.retry.notBefore).toISOString() }, 'retry queued');
-            }
-          });
-        } catch (err) {
-          this.stats.errors++;
-          this.opts.log.warn({ runs: batch.length, err: (err as Error).message, pending: this.pendingFinishes.length }, 'could not record finished runs; keeping them until the store answers');
-          return;
-        }
-      }
-    })().finally(() => {
-      this.flushingFinishes = null;
-    });
-    return this.flushingFinishes;
   }
 
   private async heartbeat(): Promise<void> {
@@ -328,14 +325,16 @@ export class Executor {
       if (entry) entry.revoked = true;
       this.stopRun(id, 'lease lost: the run was taken over');
     }
+    const nodes = await store.listNodes();
+    this.claimDelayMs = loadRank(node.name, nodes, now, this.opts.nodeTtlMs) * (this.opts.claimStepMs ?? (this.opts.prefetchMs ?? 0) / 4);
     if (res.draining !== this.draining) {
       this.draining = res.draining;
       log.info({ draining: res.draining }, res.draining ? 'node draining: no new runs will be claimed' : 'node no longer draining');
       if (!res.draining) this.wake();
     }
-    await this.flushFinishes();
+    await this.results.flush();
     const lost = await store.sweepLostRuns(now, this.opts.nodeTtlMs);
-    this.stats.lostSwept += lost.length;
+    this.counts.lostSwept += lost.length;
     for (const r of lost) log.warn({ run: r.id, schedule: r.schedule, node: r.node, reason: r.reason }, 'run lost');
     if (lost.length > 0) this.wake();
   }
@@ -400,6 +399,8 @@ export class Executor {
     this.stopping = true;
     this.unwatch?.();
     this.dueTimer?.();
+    this.deferredClaim?.();
+    this.deferredClaim = null;
     await this.claiming;
     // Runs claimed ahead still start at their instant (moments away): they are this node's to run.
     if (this.busy > 0) {
@@ -411,7 +412,7 @@ export class Executor {
     }
     await Promise.all(this.timers.map((t) => t.stop()));
     this.timers = [];
-    await this.flushFinishes();
+    await this.results.flush();
     await this.opts.store.deregisterNode(this.opts.node.name, this.opts.clock.now());
   }
 
@@ -419,7 +420,7 @@ export class Executor {
   private loop(ms: number, fn: () => Promise<void>): void {
     this.timers.push(
       repeat(this.opts.clock, ms, fn, (err) => {
-        this.stats.errors++;
+        this.counts.errors++;
         this.opts.log.warn({ err: (err as Error).message }, 'periodic task failed; will retry');
       }),
     );

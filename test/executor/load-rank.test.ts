@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { loadRank } from '../../src/executor/load-rank.js';
+import type { NodeRecord } from '../../src/store/types.js';
+
+const NOW = 1_000_000;
+const TTL = 3_000;
+
+function node(name: string, running: number, extra: Partial<NodeRecord> = {}): NodeRecord {
+  return { name, host: 'h', pid: 1, version: '0', tasks: ['t'], tags: [], startedAt: 0, heartbeatAt: NOW, draining: false, clockSkewMs: 0, running, ...extra };
+}
+
+describe('loadRank', () => {
+  it('counts live peers holding fewer runs than this node', () => {
+    const nodes = [node('a', 5), node('b', 1), node('c', 3), node('d', 7)];
+    expect(loadRank('a', nodes, NOW, TTL)).toBe(2);
+    expect(loadRank('b', nodes, NOW, TTL)).toBe(0);
+    expect(loadRank('d', nodes, NOW, TTL)).toBe(3);
+  });
+
+  it('lets equally loaded nodes all claim at once', () => {
+    const nodes = [node('a', 2), node('b', 2), node('c', 2)];
+    expect(['a', 'b', 'c'].map((n) => loadRank(n, nodes, NOW, TTL))).toEqual([0, 0, 0]);
+  });
+
+  it('ignores dead, draining and unrelated peers, and a node not yet in the list', () => {
+    const nodes = [
+      node('a', 4),
+      node('dead', 0, { heartbeatAt: NOW - TTL - 1 }),
+      node('drained', 0, { draining: true }),
+      node('other', 0, { tasks: ['x'] }),
+      node('partly', 0, { tasks: ['x', 't'] }),
+    ];
+    expect(loadRank('a', nodes, NOW, TTL)).toBe(1);
+    expect(loadRank('new', nodes, NOW, TTL)).toBe(0);
+  });
+});
