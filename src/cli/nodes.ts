@@ -17,6 +17,7 @@ export function nodeToJson(n: NodeRecord, now: number, nodeTtlMs: number) {
     tasks: n.tasks,
     tags: n.tags,
     running: n.running,
+    scheduler: n.scheduler,
     startedAt: iso(n.startedAt)!,
     heartbeatAt: iso(n.heartbeatAt)!,
     heartbeatAgeMs: now - n.heartbeatAt,

@@ -159,6 +159,7 @@ export const nodeOut = z.object({
   draining: z.boolean(),
   clockSkewMs: z.number(),
   running: z.number().int(),
+  scheduler: z.boolean().describe('runs a scheduler: shares the scheduling of the cluster\'s schedules'),
 });
 
 export const outputOut = z.object({ stdout: z.string().optional(), stderr: z.string().optional() }).describe('the last 256 KiB of each stream');

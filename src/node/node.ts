@@ -86,6 +86,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
     tasks: [...cfg.tasks.keys()],
     tags: cfg.node.tags,
     startedAt: clock.now(),
+    scheduler: cfg.scheduler !== false,
   };
   const notifier = new Notifier({ store, clock, log: log.child({ role: 'notifier' }), node: info.name, channels: cfg.notifications });
   const executor: Executor = new Executor({
@@ -127,10 +128,10 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
       ...(metrics && { onFires: (fires) => metrics.recordFires(fires) }),
       misfireGraceMs: cfg.scheduler.misfireGraceMs,
       leadMs: cfg.scheduler.leadMs,
-      // Live nodes share the scheduling; one whose heartbeat lapses loses its share.
+      // Live nodes that run a scheduler share the scheduling; one whose heartbeat lapses loses its share.
       peers: async () => {
         const now = clock.now();
-        return (await store.listNodes()).filter((n) => !n.draining && now - n.heartbeatAt <= cfg.cluster.nodeTtlMs).map((n) => n.name);
+        return (await store.listNodes()).filter((n) => n.scheduler && !n.draining && now - n.heartbeatAt <= cfg.cluster.nodeTtlMs).map((n) => n.name);
       },
     });
     await scheduler.start();

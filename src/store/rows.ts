@@ -129,6 +129,7 @@ export function nodeFromRow(r: Row, running: number): NodeRecord {
     tasks: stringList(r.tasks),
     tags: stringList(r.tags),
     startedAt: num(r.started_at),
+    scheduler: bool(r.scheduler),
     heartbeatAt: num(r.heartbeat_at),
     draining: bool(r.draining),
     clockSkewMs: num(r.clock_skew_ms),

@@ -108,9 +108,12 @@ export interface NodeInfo {
   tasks: string[];
   tags: string[];
   startedAt: number;
+  /** Whether it runs a scheduler (default true): only those share the scheduling. */
+  scheduler?: boolean;
 }
 
 export interface NodeRecord extends NodeInfo {
+  scheduler: boolean;
   heartbeatAt: number;
   draining: boolean;
   /** The node's own clock minus the store's, as last reported. */

@@ -55,6 +55,7 @@ describe('postgres store specifics', () => {
       expect(versions.rows).toEqual([
       { version: 1, name: 'init' },
       { version: 2, name: 'api_access' },
+      { version: 3, name: 'node_scheduler' },
     ]);
       expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedules', 'schema_migrations']);
     } finally {

@@ -60,10 +60,10 @@ const INSERT_SCHEDULES = `INSERT INTO schedules (name, ${SCHEDULE_SPEC_COLUMNS.j
   FROM unnest($1::text[], ${SPEC_ARRAY_TYPES.map((t, i) => `$${i + 2}::${t}[]`).join(', ')})`;
 const UPDATE_SCHEDULE = `UPDATE schedules SET ${SCHEDULE_SPEC_COLUMNS.map((c, i) => `${c} = $${i + 2}`).join(', ')},
   enabled = true, cursor = $14, updated_at = $15 WHERE name = $1`;
-const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms)
-  VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, coalesce($9, 0))
+const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler)
+  VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, coalesce($9, 0), $10)
   ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, tasks = excluded.tasks,
-    tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+    tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, scheduler = excluded.scheduler,
     clock_skew_ms = coalesce($9, nodes.clock_skew_ms)`;
 
 /**
@@ -335,7 +335,7 @@ export class PostgresStore implements Store {
   }
 
   private async upsertNode(c: Q, info: NodeInfo, now: number, skew: number | null): Promise<void> {
-    await c.query(UPSERT_NODE, [info.name, info.host, info.pid, info.version, info.tasks, info.tags, info.startedAt, now, skew]);
+    await c.query(UPSERT_NODE, [info.name, info.host, info.pid, info.version, info.tasks, info.tags, info.startedAt, now, skew, info.scheduler ?? true]);
   }
 
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {

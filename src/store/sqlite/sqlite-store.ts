@@ -52,10 +52,11 @@ import { cancelRunTx, claimRunsTx, finishRunTx, nextQueuedAt, recoverNodeRunsTx,
 const INSERT_SCHEDULE = `INSERT INTO schedules (name, ${SCHEDULE_SPEC_COLUMNS.join(', ')}, source, enabled, paused, cursor, created_at, updated_at)
   VALUES (?, ${SCHEDULE_SPEC_COLUMNS.map(() => '?').join(', ')}, ?, 1, 0, ?, ?, ?)`;
 const UPDATE_SCHEDULE = `UPDATE schedules SET ${SCHEDULE_SPEC_COLUMNS.map((c) => `${c} = ?`).join(', ')}, enabled = 1, cursor = ?, updated_at = ? WHERE name = ?`;
-const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, tasks = excluded.tasks,
-    tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, clock_skew_ms = excluded.clock_skew_ms`;
+    tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, clock_skew_ms = excluded.clock_skew_ms,
+    scheduler = excluded.scheduler`;
 
 /**
  * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous; each method
@@ -262,7 +263,7 @@ export class SqliteStore implements Store {
   private upsertNode(info: NodeInfo, now: number, skew: number | null): void {
     const existing = this.sql.get('SELECT clock_skew_ms FROM nodes WHERE name = ?', info.name);
     const clockSkew = skew ?? (existing ? num(existing.clock_skew_ms) : 0);
-    this.sql.run(UPSERT_NODE, info.name, info.host, info.pid, info.version, jsonList(info.tasks), jsonList(info.tags), info.startedAt, now, clockSkew);
+    this.sql.run(UPSERT_NODE, info.name, info.host, info.pid, info.version, jsonList(info.tasks), jsonList(info.tags), info.startedAt, now, clockSkew, info.scheduler === false ? 0 : 1);
   }
 
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {

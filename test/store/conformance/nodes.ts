@@ -26,6 +26,18 @@ export function nodesSuite(ctx: SuiteContext): void {
       expect(await ctx.store.listRuns({ node: 'n2', limit: 5 })).toHaveLength(2);
     });
 
+    test('a node says whether it runs a scheduler; unsaid means it does', async () => {
+      await ctx.store.registerNode(nodeInfo('n1'), T0);
+      await ctx.store.registerNode({ ...nodeInfo('n2'), scheduler: false }, T0);
+      expect((await ctx.store.listNodes()).map((n) => [n.name, n.scheduler])).toEqual([
+        ['n1', true],
+        ['n2', false],
+      ]);
+      // Restarted with a scheduler, the heartbeat says so.
+      await ctx.store.heartbeat({ node: { ...nodeInfo('n2'), scheduler: true }, clockSkewMs: 0, runIds: [], leaseMs: MIN, now: T0 + 1 });
+      expect((await ctx.store.listNodes()).map((n) => n.scheduler)).toEqual([true, true]);
+    });
+
     test('heartbeat renews leases, reports cancel requests, revoked runs and draining', async () => {
       await ctx.store.syncConfigSchedules([spec('a')], T0);
       await ctx.store.registerNode(nodeInfo('n1'), T0);
