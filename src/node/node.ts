@@ -3,10 +3,10 @@ import { OffsetClock, systemClock, type Clock } from '../clock.js';
 import { repeat } from '../repeat.js';
 import type { NodeConfig } from '../config/types.js';
 import { Executor } from '../executor/executor.js';
-import { NodeMetrics } from '../http/metrics.js';
+import type { NodeMetrics } from '../http/metrics.js';
 import { Notifier } from '../http/notify/notifier.js';
 import { Pruner } from '../http/retention.js';
-import { startHttpServer, type HttpServer } from '../http/server.js';
+import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../log/logger.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { StateKeeper } from '../statekeeper/keeper.js';
@@ -57,8 +57,9 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
   const opened = opts.store ?? (await openStore(cfg.store, { dataDir: cfg.dataDir }));
   await opened.migrate();
   // Metrics go with the HTTP server that exposes them; the store is wrapped to time its calls.
+  // Both are loaded only when configured: fastify and prom-client are ~10 MB of a node's RSS.
   const metrics: NodeMetrics | null = cfg.http
-    ? new NodeMetrics({ store: opened, now: () => clock.now(), nodeTtlMs: cfg.cluster.nodeTtlMs, lostSwept: (): number => executor.stats.lostSwept })
+    ? new (await import('../http/metrics.js')).NodeMetrics({ store: opened, now: () => clock.now(), nodeTtlMs: cfg.cluster.nodeTtlMs, lostSwept: (): number => executor.stats.lostSwept })
     : null;
   const store: Store = metrics ? metrics.instrument(opened) : opened;
 
@@ -131,7 +132,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
       // Live nodes that run a scheduler share the scheduling; one whose heartbeat lapses loses its share.
       peers: async () => {
         const now = clock.now();
-        return (await store.listNodes()).filter((n) => n.scheduler && !n.draining && now - n.heartbeatAt <= cfg.cluster.nodeTtlMs).map((n) => n.name);
+        return (await store.listNodes()).filter((n) => n.scheduler && !n.draining && now - n.heartbeatAt <= cfg.cluster.nodeTtlMs).map((n) => ({ name: n.name, startedAt: n.startedAt }));
       },
     });
     await scheduler.start();
@@ -152,7 +153,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
   );
 
   const http = cfg.http
-    ? await startHttpServer({ store, clock, config: cfg, node: info, log: log.child({ role: 'http' }), metrics }, cfg.http)
+    ? await (await import('../http/server.js')).startHttpServer({ store, clock, config: cfg, node: info, log: log.child({ role: 'http' }), metrics }, cfg.http)
     : null;
 
   log.info(

@@ -27,14 +27,27 @@ export interface SchedulerOptions {
    */
   leadMs?: number;
   /**
-   * The live schedulers of the cluster (names), re-read with the schedules. Each schedule is
-   * planned by one owner among them at its instant, and by the others only `takeoverMs` later
-   * if its cursor shows the owner did not: the store sees one fire-creation attempt per fire,
-   * and a dead owner costs its share `takeoverMs` of lateness. Without it, this scheduler owns all.
+   * The live schedulers of the cluster, re-read with the schedules. Each schedule is planned by
+   * one owner among them at its instant, and by the others only `takeoverMs` later if its
+   * cursor shows the owner did not: the store sees one fire-creation attempt per fire, and a
+   * dead owner costs its share `takeoverMs` of lateness. Without it, this scheduler owns all.
    */
-  peers?: () => Promise<string[]>;
+  peers?: () => Promise<Peer[]>;
   takeoverMs?: number;
+  /**
+   * A scheduler takes its share this long after it started (default: twice refreshMs), by when
+   * every other one has re-read the peers and knows of it; all judge this from the same start
+   * instants, so the share moves at the same moment everywhere instead of being planned twice
+   * while the others' lists are out of date. Until one is warmed up, the oldest one plans all.
+   */
+  warmupMs?: number;
   onFires?: (fires: CreatedFire[]) => void;
+}
+
+export interface Peer {
+  name: string;
+  /** When it started, on the store's clock. */
+  startedAt: number;
 }
 
 interface Entry {
@@ -62,7 +75,14 @@ export class Scheduler {
   private readonly batchSize: number;
   private readonly leadMs: number;
   private readonly takeoverMs: number;
-  private peerList: string[] = [];
+  private peerList: Peer[] = [];
+  /** The schedulers sharing the schedules as of the last `updateOwners`, sorted. */
+  private owners: string[] = [];
+  /** Whether this scheduler owns a schedule, for the current owners. */
+  private readonly owned = new Map<string, boolean>();
+  /** Set when the owners changed: the next pass re-reads the schedules before planning. */
+  private ownersChanged = false;
+  private readonly warmupMs: number;
   /** Counters for metrics and tests: `plans` is the number of fire-creation attempts sent to the store. */
   readonly stats = { ticks: 0, plans: 0, stale: 0, fires: 0, errors: 0, takeovers: 0 };
 
@@ -74,11 +94,44 @@ export class Scheduler {
     // The owner prepares fires `lead` before their instant; one still missing this long after
     // it means the owner is gone or far behind.
     this.takeoverMs = opts.takeoverMs ?? 500;
+    this.warmupMs = opts.warmupMs ?? 2 * this.refreshMs;
+  }
+
+  /** Recomputes the owners at `now`: the warmed-up peers, or the oldest one while none is. */
+  private updateOwners(now: number): void {
+    let owners = this.peerList.filter((p) => p.startedAt + this.warmupMs <= now).map((p) => p.name);
+    if (owners.length === 0 && this.peerList.length > 0) {
+      const oldest = [...this.peerList].sort((a, b) => a.startedAt - b.startedAt || (a.name < b.name ? -1 : 1))[0]!;
+      owners = [oldest.name];
+    }
+    owners.sort();
+    if (owners.length !== this.owners.length || owners.some((o, i) => o !== this.owners[i])) {
+      // What this scheduler knows of the schedules it did not own may be out of date.
+      if (this.owners.length > 0) this.ownersChanged = true;
+      this.owners = owners;
+      this.owned.clear();
+    }
+  }
+
+  /** The next instant a peer finishes warming up, when the owners change. */
+  private nextWarmup(now: number): number | null {
+    let next: number | null = null;
+    for (const p of this.peerList) {
+      const at = p.startedAt + this.warmupMs;
+      if (at > now && (next === null || at < next)) next = at;
+    }
+    return next;
   }
 
   private owns(e: Entry): boolean {
-    if (this.peerList.length === 0 || !this.peerList.includes(this.opts.node)) return true;
-    return ownerOf(e.schedule.name, this.peerList) === this.opts.node;
+    // Not (yet) among the live schedulers, as after losing the store for a while: it owns all.
+    if (!this.peerList.some((p) => p.name === this.opts.node)) return true;
+    let mine = this.owned.get(e.schedule.name);
+    if (mine === undefined) {
+      mine = ownerOf(e.schedule.name, this.owners) === this.opts.node;
+      this.owned.set(e.schedule.name, mine);
+    }
+    return mine;
   }
 
   /** When an entry is acted on, relative to its due instant: early (lead) for its owner, late (takeover) for the others. */
@@ -111,7 +164,12 @@ export class Scheduler {
 
   /** Re-reads every schedule from the store and re-arms the timer. */
   async reload(): Promise<void> {
-    if (this.opts.peers) this.peerList = [...(await this.opts.peers())].sort();
+    await this.refreshPeers();
+    await this.readSchedules();
+    this.arm();
+  }
+
+  private async readSchedules(): Promise<void> {
     const schedules = await this.opts.store.listSchedules();
     const seen = new Set<string>();
     for (const s of schedules) {
@@ -119,12 +177,18 @@ export class Scheduler {
       this.upsert(s);
     }
     for (const name of [...this.entries.keys()]) if (!seen.has(name)) this.entries.delete(name);
-    this.arm();
+  }
+
+  private async refreshPeers(): Promise<void> {
+    if (!this.opts.peers) return;
+    this.peerList = await this.opts.peers();
+    this.updateOwners(this.opts.clock.now());
   }
 
   /** The next instant this scheduler will act on, for tests and status output. */
   nextWake(): number | null {
-    let min: number | null = null;
+    this.updateOwners(this.opts.clock.now());
+    let min: number | null = this.nextWarmup(this.opts.clock.now());
     for (const e of this.entries.values()) {
       const at = this.actAt(e);
       if (at !== null && (min === null || at < min)) min = at;
@@ -197,6 +261,13 @@ export class Scheduler {
   async pass(): Promise<CreatedFire[]> {
     this.stats.ticks++;
     let now = this.opts.clock.now();
+    this.updateOwners(now);
+    if (this.ownersChanged) {
+      // Cursors of schedules that were another's moved without this scheduler seeing it.
+      this.ownersChanged = false;
+      await this.readSchedules();
+      now = this.opts.clock.now();
+    }
     const takeover: Entry[] = [];
     for (const e of this.entries.values()) {
       const at = this.actAt(e);
@@ -257,7 +328,7 @@ export class Scheduler {
 
   private async refreshStale(names: string[]): Promise<void> {
     await this.refreshEntries(names);
-    if (this.opts.peers) this.peerList = [...(await this.opts.peers())].sort();
+    await this.refreshPeers();
   }
 
   /** Re-reads some schedules (one query when there are many). */

@@ -52,7 +52,25 @@ function scheduler(s: Store, clock: ManualClock, name = 'n1', peers?: string[]):
     nodeTtlMs: 30 * SEC,
     misfireGraceMs: 30 * SEC,
     refreshMs: 3_600_000,
-    ...(peers && { peers: async () => peers, takeoverMs: 1000 }),
+    ...(peers && { peers: async () => peers.map((name) => ({ name, startedAt: 0 })), takeoverMs: 1000 }),
+  });
+  schedulers.push(sch);
+  return sch;
+}
+
+/** A scheduler among `peers` that takes its share 3 s after it started. */
+function warmingScheduler(s: Store, clock: ManualClock, name: string, peers: Array<{ name: string; startedAt: number }>): Scheduler {
+  const sch = new Scheduler({
+    store: s,
+    clock,
+    log: silentLogger(),
+    node: name,
+    nodeTtlMs: 30 * SEC,
+    misfireGraceMs: 30 * SEC,
+    refreshMs: 3_600_000,
+    warmupMs: 3 * SEC,
+    peers: async () => peers,
+    takeoverMs: 1000,
   });
   schedulers.push(sch);
   return sch;
@@ -137,6 +155,49 @@ describe('Scheduler with an injected clock', () => {
     // Both did a share of the work.
     expect(sa.stats.fires).toBeGreaterThan(0);
     expect(sb.stats.fires).toBeGreaterThan(0);
+  });
+
+  it('a scheduler that joins takes its share once warmed up, at the same moment for all: nothing planned twice', async () => {
+    const clock = new ManualClock(T0);
+    const a = await store();
+    const b = await store();
+    await a.registerNode(node, clock.now());
+    await a.syncConfigSchedules(Array.from({ length: 40 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
+    // n1 has run for long; n2 starts now. Both lists hold both from the first pass.
+    const peers = [{ name: 'n1', startedAt: 0 }, { name: 'n2', startedAt: T0 }];
+    const sa = warmingScheduler(a, clock, 'n1', peers);
+    const sb = warmingScheduler(b, clock, 'n2', peers);
+    await sa.start();
+    await sb.start();
+    // Warm at T0 + 3 s: until then n1 plans everything.
+    await advance(clock, a, T0 + 2_750, 250, sa, sb);
+    expect(sb.stats.fires).toBe(0);
+    await advance(clock, a, T0 + 8 * SEC, 250, sa, sb);
+    expect(sb.stats.fires).toBeGreaterThan(0);
+    for (let i = 0; i < 40; i++) {
+      expect((await runsOf(a, `s${i}`)).map((r) => r.scheduledAt)).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((k) => T0 + k * SEC));
+    }
+    expect(sa.stats.stale + sb.stats.stale).toBe(0);
+    expect(sa.stats.plans + sb.stats.plans).toBe(40 * 8);
+  });
+
+  it('schedulers that start together leave everything to the oldest until they are warmed up', async () => {
+    const clock = new ManualClock(T0);
+    const a = await store();
+    const b = await store();
+    await a.registerNode(node, clock.now());
+    await a.syncConfigSchedules(Array.from({ length: 20 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
+    const peers = [{ name: 'n1', startedAt: T0 + 5 }, { name: 'n2', startedAt: T0 }];
+    const sa = warmingScheduler(a, clock, 'n1', peers);
+    const sb = warmingScheduler(b, clock, 'n2', peers);
+    await sa.start();
+    await sb.start();
+    await advance(clock, a, T0 + 2 * SEC, 250, sa, sb);
+    expect([sa.stats.fires, sb.stats.fires]).toEqual([0, 40]);
+    await advance(clock, a, T0 + 6 * SEC, 250, sa, sb);
+    expect(sa.stats.fires).toBeGreaterThan(0);
+    expect(sa.stats.stale + sb.stats.stale + sa.stats.takeovers + sb.stats.takeovers).toBe(0);
+    expect((await a.listRuns({ limit: 1000 })).length).toBe(20 * 6);
   });
 
   it('takes over the share of a scheduler that stopped, one takeover delay after the instant', async () => {
