@@ -1,21 +1,22 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, CronSyntaxError, CronfleetError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { commandModules } from './commands.js';
+import { commandGroups, groupsFor, type CommandGroup } from './commands.js';
 
 /** Exit statuses: 0 ok, 1 failure, 2 usage or config error. */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-export function buildProgram(): Command {
+/** The program with the commands of `groups` (default: every command). */
+export async function buildProgram(groups: readonly CommandGroup[] = commandGroups): Promise<Command> {
   const program = new Command('cronfleet')
     .description('Distributed cron: each job fired exactly once across a cluster, with history.')
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const register of commandModules) register(program);
+  for (const group of await Promise.all(groups.map((g) => g.load()))) group.register(program);
   return program;
 }
 
@@ -29,7 +30,7 @@ export function exitCodeFor(err: unknown): number {
 
 /** Runs the CLI; resolves to the process exit status. Command actions may set `process.exitCode`. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(groupsFor(argv));
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;

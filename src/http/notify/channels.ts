@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto';
-import nodemailer from 'nodemailer';
 import type { Notification } from './message.js';
 
 export interface Webhook {
@@ -48,6 +47,8 @@ export interface Mail {
 }
 
 export async function sendMail(mail: Mail, n: Notification): Promise<void> {
+  // Loaded at the first mail: a node that sends none is spared nodemailer's ~5 MB.
+  const nodemailer = await import('nodemailer');
   const transport = nodemailer.createTransport(mail.smtp);
   try {
     const r = n.run;
