@@ -72,6 +72,8 @@ export class Executor {
   private unwatch: (() => void) | null = null;
   private claiming: Promise<void> | null = null;
   private claimAgain = false;
+  /** True when the last claim stopped because this node had no room left. */
+  private roomLimited = false;
   /** Set while a claim waits for less loaded peers to pick first. */
   private deferredClaim: (() => void) | null = null;
   /** The wait before claiming, from this node's load rank at the last heartbeat. */
@@ -160,6 +162,7 @@ export class Executor {
     const prefetch = this.opts.prefetchMs ?? 0;
     for (;;) {
       const room = this.opts.concurrency - this.busy;
+      this.roomLimited = room <= 0;
       if (room <= 0 || this.isDraining) return;
       const now = clock.now();
       const runs = await store.claimRuns({ node: node.name, tasks: offered, tags: node.tags, limit: room, leaseMs: this.opts.leaseMs, now, dueBy: now + prefetch });
@@ -271,7 +274,9 @@ export class Executor {
       this.queueFinish(run, status, result.exitCode, result.signal, reason, { stdout: result.stdout, stderr: result.stderr }, startedAt);
     }
     for (const fn of this.idle) fn();
-    this.wake();
+    // A finished run makes room: that matters only if the last claim was cut short for lack of
+    // it. Otherwise new runs wake the node themselves (notification, due timer, poll).
+    if (this.roomLimited) this.wake();
   }
 
   private queueFinish(

@@ -22,12 +22,12 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(tasksAndSchedules: string, executorExtra = ''): Promise<RunningNode> {
+async function start(tasksAndSchedules: string, executorExtra = '', poll = '1s'): Promise<RunningNode> {
   const cfg = parseConfigText(
     `node: { name: exec-test }
 store: sqlite:./cf.db
 http: false
-executor: { heartbeat: 200ms, lease: 5s, poll: 1s, killGrace: 500ms, shutdownGrace: 1s${executorExtra} }
+executor: { heartbeat: 200ms, lease: 5s, poll: ${poll}, killGrace: 500ms, shutdownGrace: 1s${executorExtra} }
 ${tasksAndSchedules}`,
     join(dir, 'cronfleet.yaml'),
   );
@@ -75,6 +75,29 @@ schedules:
     expect(done.reason).toBe('timed out after 3s');
     expect(done.signal).toBe('SIGKILL');
     await waitFor('the child to be gone', () => !alive(childPid), 5_000);
+  });
+
+  it('never runs more than executor.concurrency at once, and claims the next as soon as one ends', async () => {
+    // No poll to fall back on (the heartbeat wakes the node only when it sweeps a lost run): a
+    // finished run's freed room is what starts the rest.
+    const n = await start(
+      `
+tasks:
+  nap: { command: [sleep, '0.3'] }
+schedules:
+  - { name: nap, ${never}, task: nap }`,
+      ', concurrency: 2',
+      '1h',
+    );
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      ids.push((await trigger(n, 'nap')).id);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const runs = await Promise.all(ids.map((id) => final(n, id)));
+    expect(runs.map((r) => r.status)).toEqual(ids.map(() => 'succeeded'));
+    const overlapping = (t: number) => runs.filter((r) => r.startedAt! <= t && t < r.finishedAt!).length;
+    expect(Math.max(...runs.map((r) => overlapping(r.startedAt!)))).toBe(2);
   });
 
   it('forbid: skips a fire while the previous run is still going, never two at once', async () => {
