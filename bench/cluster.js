@@ -179,8 +179,9 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
     const procs = [await startNode(dir, configs[0])];
     procs.push(...(await Promise.all(configs.slice(1).map((c) => startNode(dir, c)))));
     const startedAt = Date.now();
-    // A whole-second window starting after every node had time to warm up.
-    const from = Math.ceil((Date.now() + 3_000) / 1_000) * 1_000;
+    // A whole-second window starting after every node had time to warm up; with several nodes,
+    // after each one's scheduler took its share too (twice the 5 s schedule refresh after start).
+    const from = Math.ceil((Date.now() + (nodeCount > 1 ? 11_000 : 3_000)) / 1_000) * 1_000;
     const to = from + seconds * 1_000;
     await sleep(to + 2_000 - Date.now());
     const c = new pg.Client({ connectionString: url });
