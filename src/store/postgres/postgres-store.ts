@@ -4,7 +4,6 @@ import {
   RUN_COLUMNS,
   SCHEDULE_SPEC_COLUMNS,
   leaseFromRow,
-  nodeFromRow,
   num,
   runFromRow,
   sameSpec,
@@ -48,6 +47,7 @@ import { PgDb, rows, type Q } from './db.js';
 import { createDueFiresTx, insertRuns, triggerScheduleTx } from './fires.js';
 import { externalRun } from '../retry.js';
 import { PgListener } from './listener.js';
+import { PgNodes } from './nodes.js';
 import { cancelRunTx, claimRuns, finishRunsTx, nextQueuedAt, recoverNodeRunsTx, sweepLostRunsTx } from './runs.js';
 
 const SPEC_PARAMS = SCHEDULE_SPEC_COLUMNS.map((_, i) => `$${i + 2}`).join(', ');
@@ -60,11 +60,6 @@ const INSERT_SCHEDULES = `INSERT INTO schedules (name, ${SCHEDULE_SPEC_COLUMNS.j
   FROM unnest($1::text[], ${SPEC_ARRAY_TYPES.map((t, i) => `$${i + 2}::${t}[]`).join(', ')})`;
 const UPDATE_SCHEDULE = `UPDATE schedules SET ${SCHEDULE_SPEC_COLUMNS.map((c, i) => `${c} = $${i + 2}`).join(', ')},
   enabled = true, cursor = $14, updated_at = $15 WHERE name = $1`;
-const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler)
-  VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, coalesce($9, 0), $10)
-  ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, tasks = excluded.tasks,
-    tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, scheduler = excluded.scheduler,
-    clock_skew_ms = coalesce($9, nodes.clock_skew_ms)`;
 
 /**
  * The cluster store: a pg Pool working in one schema. Fires and claims are guarded by row locks
@@ -77,9 +72,11 @@ export class PostgresStore implements Store {
   private listener: PgListener | null = null;
 
   private readonly access: PgAccess;
+  private readonly nodes: PgNodes;
 
   constructor(private readonly db: PgDb) {
     this.access = new PgAccess(db);
+    this.nodes = new PgNodes(db);
   }
 
   static open(url: string, schema = 'public'): PostgresStore {
@@ -330,46 +327,24 @@ export class PostgresStore implements Store {
 
   // --- nodes ---------------------------------------------------------------------------------
 
-  async registerNode(info: NodeInfo, now: number): Promise<void> {
-    await this.upsertNode(this.db.pool, info, now, null);
+  registerNode(info: NodeInfo, now: number): Promise<void> {
+    return this.nodes.register(info, now);
   }
 
-  private async upsertNode(c: Q, info: NodeInfo, now: number, skew: number | null): Promise<void> {
-    await c.query(UPSERT_NODE, [info.name, info.host, info.pid, info.version, info.tasks, info.tags, info.startedAt, now, skew, info.scheduler ?? true]);
+  heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
+    return this.nodes.heartbeat(req);
   }
 
-  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
-    return this.db.tx(async (c) => {
-      await this.upsertNode(c, req.node, req.now, req.clockSkewMs);
-      const renewed = await rows(
-        c,
-        "UPDATE runs SET lease_until = $1 WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[]) RETURNING id, cancel_requested",
-        [req.now + req.leaseMs, req.node.name, req.runIds],
-      );
-      const mine = new Set(renewed.map((r) => num(r.id)));
-      const [node] = await rows(c, 'SELECT draining FROM nodes WHERE name = $1', [req.node.name]);
-      return {
-        cancel: renewed.filter((r) => r.cancel_requested === true).map((r) => num(r.id)).sort((a, b) => a - b),
-        revoked: req.runIds.filter((id) => !mine.has(id)),
-        draining: node?.draining === true,
-      };
-    });
+  listNodes(): Promise<NodeRecord[]> {
+    return this.nodes.list();
   }
 
-  async listNodes(): Promise<NodeRecord[]> {
-    const found = await this.db.query(
-      "SELECT n.*, (SELECT count(*) FROM runs r WHERE r.node = n.name AND r.status = 'running') AS running FROM nodes n ORDER BY n.name",
-    );
-    return found.map((r) => nodeFromRow(r, num(r.running)));
+  setDraining(node: string, draining: boolean): Promise<void> {
+    return this.nodes.setDraining(node, draining);
   }
 
-  async setDraining(node: string, draining: boolean): Promise<void> {
-    const r = await this.db.pool.query('UPDATE nodes SET draining = $2 WHERE name = $1', [node, draining]);
-    if (r.rowCount === 0) throw new NotFoundError('node', node);
-  }
-
-  async deregisterNode(node: string, _now: number): Promise<void> {
-    await this.db.pool.query('DELETE FROM nodes WHERE name = $1', [node]);
+  deregisterNode(node: string, now: number): Promise<void> {
+    return this.nodes.deregister(node, now);
   }
 
   // --- leases --------------------------------------------------------------------------------

@@ -4,8 +4,6 @@ import {
   RUN_COLUMNS,
   SCHEDULE_SPEC_COLUMNS,
   leaseFromRow,
-  nodeFromRow,
-  num,
   runFromRow,
   sameSpec,
   scheduleFromRow,
@@ -44,7 +42,8 @@ import type {
 } from '../types.js';
 import { QueuedWatchers } from '../watchers.js';
 import { SqliteAccess } from './access.js';
-import { SqliteDb, jsonList } from './db.js';
+import { SqliteNodes } from './nodes.js';
+import { SqliteDb } from './db.js';
 import { createDueFiresTx, insertRun, triggerScheduleTx } from './fires.js';
 import { externalRun } from '../retry.js';
 import { cancelRunTx, claimRunsTx, finishRunTx, nextQueuedAt, recoverNodeRunsTx, sweepLostRunsTx } from './runs.js';
@@ -52,11 +51,6 @@ import { cancelRunTx, claimRunsTx, finishRunTx, nextQueuedAt, recoverNodeRunsTx,
 const INSERT_SCHEDULE = `INSERT INTO schedules (name, ${SCHEDULE_SPEC_COLUMNS.join(', ')}, source, enabled, paused, cursor, created_at, updated_at)
   VALUES (?, ${SCHEDULE_SPEC_COLUMNS.map(() => '?').join(', ')}, ?, 1, 0, ?, ?, ?)`;
 const UPDATE_SCHEDULE = `UPDATE schedules SET ${SCHEDULE_SPEC_COLUMNS.map((c) => `${c} = ?`).join(', ')}, enabled = 1, cursor = ?, updated_at = ? WHERE name = ?`;
-const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-  ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, tasks = excluded.tasks,
-    tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, clock_skew_ms = excluded.clock_skew_ms,
-    scheduler = excluded.scheduler`;
 
 /**
  * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous; each method
@@ -68,9 +62,11 @@ export class SqliteStore implements Store {
   private readonly watchers = new QueuedWatchers();
 
   private readonly access: SqliteAccess;
+  private readonly nodes: SqliteNodes;
 
   constructor(private readonly sql: SqliteDb) {
     this.access = new SqliteAccess(sql);
+    this.nodes = new SqliteNodes(sql);
   }
 
   static open(file: string): SqliteStore {
@@ -257,49 +253,23 @@ export class SqliteStore implements Store {
   // --- nodes ---------------------------------------------------------------------------------
 
   async registerNode(info: NodeInfo, now: number): Promise<void> {
-    this.sql.write(() => this.upsertNode(info, now, null));
-  }
-
-  private upsertNode(info: NodeInfo, now: number, skew: number | null): void {
-    const existing = this.sql.get('SELECT clock_skew_ms FROM nodes WHERE name = ?', info.name);
-    const clockSkew = skew ?? (existing ? num(existing.clock_skew_ms) : 0);
-    this.sql.run(UPSERT_NODE, info.name, info.host, info.pid, info.version, jsonList(info.tasks), jsonList(info.tags), info.startedAt, now, clockSkew, info.scheduler === false ? 0 : 1);
+    this.nodes.register(info, now);
   }
 
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
-    return this.sql.write(() => {
-      this.upsertNode(req.node, req.now, req.clockSkewMs);
-      const renewed = this.sql.all<{ id: number; cancel_requested: number }>(
-        `UPDATE runs SET lease_until = ? WHERE node = ? AND status = 'running' AND id IN (SELECT value FROM json_each(?))
-         RETURNING id, cancel_requested`,
-        req.now + req.leaseMs,
-        req.node.name,
-        jsonList(req.runIds),
-      );
-      const mine = new Set(renewed.map((r) => r.id));
-      const draining = this.sql.get<{ draining: number }>('SELECT draining FROM nodes WHERE name = ?', req.node.name);
-      return {
-        cancel: renewed.filter((r) => r.cancel_requested === 1).map((r) => r.id).sort((a, b) => a - b),
-        revoked: req.runIds.filter((id) => !mine.has(id)),
-        draining: draining?.draining === 1,
-      };
-    });
+    return this.nodes.heartbeat(req);
   }
 
   async listNodes(): Promise<NodeRecord[]> {
-    return this.sql
-      .all(
-        "SELECT n.*, (SELECT count(*) FROM runs r WHERE r.node = n.name AND r.status = 'running') AS running FROM nodes n ORDER BY n.name",
-      )
-      .map((r) => nodeFromRow(r, num(r.running)));
+    return this.nodes.list();
   }
 
   async setDraining(node: string, draining: boolean): Promise<void> {
-    if (this.sql.run('UPDATE nodes SET draining = ? WHERE name = ?', draining, node).changes === 0) throw new NotFoundError('node', node);
+    this.nodes.setDraining(node, draining);
   }
 
   async deregisterNode(node: string, _now: number): Promise<void> {
-    this.sql.run('DELETE FROM nodes WHERE name = ?', node);
+    this.nodes.deregister(node);
   }
 
   // --- leases --------------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+import { NotFoundError } from '../../errors.js';
+import { nodeFromRow, num } from '../rows.js';
+import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord } from '../types.js';
+import { rows, type PgDb, type Q } from './db.js';
+
+const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler)
+  VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, coalesce($9, 0), $10)
+  ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, tasks = excluded.tasks,
+    tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, scheduler = excluded.scheduler,
+    clock_skew_ms = coalesce($9, nodes.clock_skew_ms)`;
+
+/** Node registry and heartbeats on PostgreSQL; PostgresStore delegates here. */
+export class PgNodes {
+  constructor(private readonly db: PgDb) {}
+
+  async register(info: NodeInfo, now: number): Promise<void> {
+    await upsertNode(this.db.pool, info, now, null);
+  }
+
+  /** Re-registers the node, renews the leases of the runs it still holds, and says what to stop. */
+  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
+    return this.db.tx(async (c) => {
+      await upsertNode(c, req.node, req.now, req.clockSkewMs);
+      const renewed = await rows(
+        c,
+        "UPDATE runs SET lease_until = $1 WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[]) RETURNING id, cancel_requested",
+        [req.now + req.leaseMs, req.node.name, req.runIds],
+      );
+      const mine = new Set(renewed.map((r) => num(r.id)));
+      const [node] = await rows(c, 'SELECT draining FROM nodes WHERE name = $1', [req.node.name]);
+      return {
+        cancel: renewed.filter((r) => r.cancel_requested === true).map((r) => num(r.id)).sort((a, b) => a - b),
+        revoked: req.runIds.filter((id) => !mine.has(id)),
+        draining: node?.draining === true,
+      };
+    });
+  }
+
+  async list(): Promise<NodeRecord[]> {
+    const found = await this.db.query(
+      "SELECT n.*, (SELECT count(*) FROM runs r WHERE r.node = n.name AND r.status = 'running') AS running FROM nodes n ORDER BY n.name",
+    );
+    return found.map((r) => nodeFromRow(r, num(r.running)));
+  }
+
+  async setDraining(node: string, draining: boolean): Promise<void> {
+    const r = await this.db.pool.query('UPDATE nodes SET draining = $2 WHERE name = $1', [node, draining]);
+    if (r.rowCount === 0) throw new NotFoundError('node', node);
+  }
+
+  async deregister(node: string, _now: number): Promise<void> {
+    await this.db.pool.query('DELETE FROM nodes WHERE name = $1', [node]);
+  }
+}
+
+async function upsertNode(c: Q, info: NodeInfo, now: number, skew: number | null): Promise<void> {
+  await c.query(UPSERT_NODE, [info.name, info.host, info.pid, info.version, info.tasks, info.tags, info.startedAt, now, skew, info.scheduler ?? true]);
+}

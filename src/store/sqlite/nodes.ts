@@ -1,0 +1,62 @@
+import { NotFoundError } from '../../errors.js';
+import { nodeFromRow, num } from '../rows.js';
+import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord } from '../types.js';
+import { jsonList, type SqliteDb } from './db.js';
+
+const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, tasks = excluded.tasks,
+    tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, clock_skew_ms = excluded.clock_skew_ms,
+    scheduler = excluded.scheduler`;
+
+/** Node registry and heartbeats on SQLite; SqliteStore delegates here. */
+export class SqliteNodes {
+  constructor(private readonly sql: SqliteDb) {}
+
+  register(info: NodeInfo, now: number): void {
+    this.sql.write(() => this.upsert(info, now, null));
+  }
+
+  /** Re-registers the node, renews the leases of the runs it still holds, and says what to stop. */
+  heartbeat(req: HeartbeatRequest): HeartbeatResult {
+    return this.sql.write(() => {
+      this.upsert(req.node, req.now, req.clockSkewMs);
+      const renewed = this.sql.all<{ id: number; cancel_requested: number }>(
+        `UPDATE runs SET lease_until = ? WHERE node = ? AND status = 'running' AND id IN (SELECT value FROM json_each(?))
+         RETURNING id, cancel_requested`,
+        req.now + req.leaseMs,
+        req.node.name,
+        jsonList(req.runIds),
+      );
+      const mine = new Set(renewed.map((r) => r.id));
+      const draining = this.sql.get<{ draining: number }>('SELECT draining FROM nodes WHERE name = ?', req.node.name);
+      return {
+        cancel: renewed.filter((r) => r.cancel_requested === 1).map((r) => r.id).sort((a, b) => a - b),
+        revoked: req.runIds.filter((id) => !mine.has(id)),
+        draining: draining?.draining === 1,
+      };
+    });
+  }
+
+  list(): NodeRecord[] {
+    return this.sql
+      .all(
+        "SELECT n.*, (SELECT count(*) FROM runs r WHERE r.node = n.name AND r.status = 'running') AS running FROM nodes n ORDER BY n.name",
+      )
+      .map((r) => nodeFromRow(r, num(r.running)));
+  }
+
+  setDraining(node: string, draining: boolean): void {
+    if (this.sql.run('UPDATE nodes SET draining = ? WHERE name = ?', draining, node).changes === 0) throw new NotFoundError('node', node);
+  }
+
+  deregister(node: string): void {
+    this.sql.run('DELETE FROM nodes WHERE name = ?', node);
+  }
+
+  private upsert(info: NodeInfo, now: number, skew: number | null): void {
+    const existing = this.sql.get('SELECT clock_skew_ms FROM nodes WHERE name = ?', info.name);
+    const clockSkew = skew ?? (existing ? num(existing.clock_skew_ms) : 0);
+    this.sql.run(UPSERT_NODE, info.name, info.host, info.pid, info.version, jsonList(info.tasks), jsonList(info.tags), info.startedAt, now, clockSkew, info.scheduler === false ? 0 : 1);
+  }
+}
