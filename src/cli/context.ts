@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfigFile, parseConfigText } from '../config/load.js';
+import { loadConfigFile, loadConfigFileApart, parseConfigText } from '../config/load.js';
 import type { NodeConfig } from '../config/types.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/store.js';
@@ -29,11 +29,19 @@ export function resolveConfigPath(given?: string): string {
 }
 
 export function loadConfig(opts: ConfigOpts): NodeConfig {
-  // Reading a store needs no config file: `--store` alone is enough (defaults for the rest).
-  if (opts.store && !opts.config && !process.env.CRONFLEET_CONFIG && !CONFIG_SEARCH.some((p) => existsSync(p))) {
-    return parseConfigText('{}', null, { store: opts.store });
-  }
+  if (storeOnly(opts)) return parseConfigText('{}', null, { store: opts.store });
   return loadConfigFile(resolveConfigPath(opts.config), opts.store ? { store: opts.store } : {});
+}
+
+/** As loadConfig, for `serve`: a node keeps running, so its file is parsed apart (loadConfigFileApart). */
+export async function loadNodeConfig(opts: ConfigOpts): Promise<NodeConfig> {
+  if (storeOnly(opts)) return parseConfigText('{}', null, { store: opts.store });
+  return loadConfigFileApart(resolveConfigPath(opts.config), opts.store ? { store: opts.store } : {});
+}
+
+/** Reading a store needs no config file: `--store` alone is enough (defaults for the rest). */
+function storeOnly(opts: ConfigOpts): opts is ConfigOpts & { store: string } {
+  return !!opts.store && !opts.config && !process.env.CRONFLEET_CONFIG && !CONFIG_SEARCH.some((p) => existsSync(p));
 }
 
 /**

@@ -3,7 +3,7 @@ import { OffsetClock } from '../clock.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
 import { startNode } from '../node/node.js';
-import { addConfigOption, loadConfig, type ConfigOpts } from './context.js';
+import { addConfigOption, loadNodeConfig, type ConfigOpts } from './context.js';
 
 export function register(program: Command): void {
   addConfigOption(
@@ -24,7 +24,7 @@ SIGTERM or SIGINT stops claiming, lets running tasks finish within executor.shut
 stops them (recorded cancelled). A second signal stops them at once.`,
     )
     .action(async (opts: ConfigOpts & { scheduler: boolean; logLevel?: string }) => {
-      const cfg = loadConfig(opts);
+      const cfg = await loadNodeConfig(opts);
       if (!opts.scheduler) cfg.scheduler = false;
       const log = createLogger({ level: opts.logLevel ?? cfg.log.level, name: cfg.node.name });
       // Shifts this process's clock, to rehearse a drifting machine: the node must flag it and keep

@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../src/config/load.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfigFile, loadConfigFileApart, parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 
 const base = `
@@ -99,4 +102,49 @@ describe('config loading', () => {
     expect((error as ConfigError).message).toMatch(/^bad\.yaml: /);
     expect((error as ConfigError).message).toMatch(message);
   });
+
+  describe('in a worker thread (serve)', () => {
+    const apart = { apartFrom: 0 };
+    const dir = mkdtempSync(join(tmpdir(), 'cf-config-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const file = (name: string, text: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    };
+
+    it('reads the same config as in the calling thread', async () => {
+      const path = file('c.yaml', base);
+      expect(await loadConfigFileApart(path, { store: 'sqlite::memory:' }, apart)).toEqual(loadConfigFile(path, { store: 'sqlite::memory:' }));
+      const empty = file('empty.yaml', '');
+      expect(await loadConfigFileApart(empty, {}, apart)).toEqual(loadConfigFile(empty));
+    });
+
+    it.each(bad)('rejects %s with the same error as in the calling thread', async (_name, text) => {
+      const path = file('bad.yaml', text);
+      let inThread: unknown;
+      try {
+        loadConfigFile(path);
+      } catch (err) {
+        inThread = err;
+      }
+      const e = inThread as ConfigError;
+      expect(e).toBeInstanceOf(ConfigError);
+      await expect(loadConfigFileApart(path, {}, apart)).rejects.toMatchObject({ constructor: ConfigError, message: e.message, path: e.path, file: e.file, line: e.line });
+    });
+
+    it('parses a big file apart by default, and a small one in the calling thread', async () => {
+      const lines = ['tasks: { t: { builtin: noop } }', 'schedules:'];
+      for (let i = 0; i < 2_000; i++) lines.push(`  - { name: s${i}, cron: "${i % 60} * * * *", task: t }`);
+      const big = file('big.yaml', lines.join('\n'));
+      expect(await loadConfigFileApart(big)).toEqual(loadConfigFile(big));
+      const small = file('small.yaml', base);
+      expect(await loadConfigFileApart(small)).toEqual(loadConfigFile(small));
+    });
+
+    it('says when the file cannot be read', async () => {
+      await expect(loadConfigFileApart(join(dir, 'missing.yaml'), {}, apart)).rejects.toThrow(/missing\.yaml: .*file not found/);
+    });
+  });
 });
+
