@@ -113,8 +113,11 @@ export class GearmanClient {
   /** Order in which servers are tried for a job: Perl's choice first, then the rest in turn. */
   serverOrder(unique: string | undefined): number[] {
     const n = this.servers.length;
+    if (n === 1) return [0];
     const first = unique ? perlServerIndex(unique, n) : this.rr++ % n;
-    return Array.from({ length: n }, (_, i) => (first + i) % n);
+    const order: number[] = [];
+    for (let i = 0; i < n; i++) order.push((first + i) % n);
+    return order;
   }
 
   async submitBackground(fn: string, data: Buffer | string = '', opts: SubmitOptions = {}): Promise<Submitted> {
@@ -239,8 +242,9 @@ export class GearmanClient {
     expects: PacketTypeName,
     job: ForegroundJob | null = null,
   ): Promise<Packet> {
-    const conn = await this.connection(idx);
     const link = this.links[idx]!;
+    // An open connection is used at once: awaiting it would put the write behind a microtask turn.
+    const conn = link.conn?.isOpen && !this.closed ? link.conn : await this.connection(idx);
     return new Promise<Packet>((resolve, reject) => {
       const timer = setTimeout(() => {
         // The answer may still come; the connection's order is now unknown, so start afresh.

@@ -102,6 +102,22 @@ export class GearmanConnection {
     return true;
   }
 
+  /**
+   * Runs `fn` with the socket corked, so every packet it sends leaves in one write: a worker's
+   * result and its next GRAB_JOB_UNIQ reach gearmand together instead of as two syscalls that
+   * each wake the server.
+   */
+  batch<T>(fn: () => T): T {
+    const socket = this.socket;
+    if (!this.isOpen || !socket) return fn();
+    socket.cork();
+    try {
+      return fn();
+    } finally {
+      socket.uncork();
+    }
+  }
+
   /** Writes several packets in one syscall: a worker's CAN_DO burst, a batch of submits. */
   sendMany(packets: Array<[PacketTypeName, Array<Buffer | string>]>): boolean {
     if (!this.isOpen) return false;

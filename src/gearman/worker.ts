@@ -220,17 +220,25 @@ export class GearmanWorker {
     } catch (err) {
       outcome = { status: 'exception', data: err instanceof Error ? err.message : String(err) };
     }
+    this.running--;
     // The result only means something on the connection that assigned the job: after a
     // reconnect the server has already requeued it.
-    let reported = false;
-    if (conn && link.conn === conn) {
-      if (outcome.status === 'complete') reported = conn.send('WORK_COMPLETE', [job.handle, outcome.data ?? '']);
-      else if (outcome.status === 'fail') reported = conn.send('WORK_FAIL', [job.handle]);
-      else reported = conn.send('WORK_EXCEPTION', [job.handle, outcome.data]);
-    }
-    this.running--;
+    const reported = conn && link.conn === conn ? conn.batch(() => this.report(link, conn, job, outcome)) : false;
     this.opts.onEvent?.({ type: 'job-end', job, outcome, reported });
     this.notifyIdle();
     this.grabAll();
+  }
+
+  /**
+   * Sends the job's result, then the grab for the slot it frees on the same server: called
+   * inside a batch, both leave in one write and gearmand answers the grab from the same read.
+   */
+  private report(link: Link, conn: GearmanConnection, job: WorkerJob, outcome: WorkOutcome): boolean {
+    let sent: boolean;
+    if (outcome.status === 'complete') sent = conn.send('WORK_COMPLETE', [job.handle, outcome.data ?? '']);
+    else if (outcome.status === 'fail') sent = conn.send('WORK_FAIL', [job.handle]);
+    else sent = conn.send('WORK_EXCEPTION', [job.handle, outcome.data]);
+    this.grab(link);
+    return sent;
   }
 }
