@@ -2,7 +2,18 @@
 /**
  * Gearman benchmark: our client/worker against Perl's Gearman::Client/Gearman::Worker, all in one
  * run through one local gearmand. Every client and worker is its own process; workers print one
- * line per job (`<start epoch ms> <submit epoch ms>`) and the figures come from those lines.
+ * line per job (`<start ms> <submit ms>`) and the figures come from those lines.
+ *
+ * Both sides are measured at the same points, so the pairs compare like for like:
+ * - submit: the client reads the clock just before its submit call (`submitBackground`,
+ *   `dispatch_background`), which on both sides returns once gearmand answers JOB_CREATED;
+ * - start: the worker reads the clock first thing in its handler, called in-process on both
+ *   sides (no task process is spawned by either), then prints the line;
+ * - clock: CLOCK_MONOTONIC on both sides (`process.hrtime`, `Time::HiRes::clock_gettime`), one
+ *   clock for every process on the machine, so mixed pairs need no wall-clock agreement.
+ * - pacing and warm-up: each client sleeps the same pace after each submit returns (Node's timers
+ *   round it up to the next ms, so ours paces slightly slower), and the first WARMUP latency
+ *   jobs are dropped for every pair alike.
  *
  *   node bench/gearman.js [--jobs N] [--latency-jobs N] [--rounds N]
  *
@@ -13,7 +24,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { GearmanClient } from '../dist/gearman/client.js';
@@ -22,7 +32,7 @@ import { serverStatus } from '../dist/gearman/admin.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const WARMUP = 50;
-const nowMs = () => performance.timeOrigin + performance.now();
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
 const PERL_WORKER = String.raw`
 use strict; use warnings;
@@ -32,7 +42,7 @@ my ($server, $func) = @ARGV;
 my $w = Gearman::Worker->new(job_servers => [$server]);
 $w->register_function($func => sub {
   my $job = shift;
-  printf "%.3f %s\n", Time::HiRes::time() * 1000, $job->arg;
+  printf "%.3f %s\n", Time::HiRes::clock_gettime(Time::HiRes::CLOCK_MONOTONIC()) * 1000, $job->arg;
   return 1;
 });
 $w->work while 1;
@@ -45,7 +55,7 @@ $| = 1;
 my ($server, $func, $n, $pace_ms) = @ARGV;
 my $c = Gearman::Client->new(job_servers => [$server]);
 for my $i (1 .. $n) {
-  my $t = sprintf "%.3f", Time::HiRes::time() * 1000;
+  my $t = sprintf "%.3f", Time::HiRes::clock_gettime(Time::HiRes::CLOCK_MONOTONIC()) * 1000;
   defined $c->dispatch_background($func, $t, { uniq => "$func-$t-$i" }) or die "submit $i failed\n";
   Time::HiRes::sleep($pace_ms / 1000) if $pace_ms > 0;
 }
