@@ -13,6 +13,8 @@ export interface ServerAddress {
 
 export const DEFAULT_GEARMAN_PORT = 4730;
 
+const READ_BUFFER_BYTES = 64 * 1024;
+
 export const serverKey = (s: ServerAddress): string => `${s.host}:${s.port}`;
 
 /** A job server could not be reached, went away, or did not answer in time. */
@@ -35,6 +37,7 @@ export class GearmanConnection {
   readonly key: string;
   private socket: net.Socket | null = null;
   private closed = false;
+  private failure: Error | undefined;
   private readonly decoder = new PacketDecoder({ expect: 'RES' });
 
   private constructor(server: ServerAddress, private readonly events: ConnectionEvents) {
@@ -45,7 +48,20 @@ export class GearmanConnection {
   static connect(server: ServerAddress, events: ConnectionEvents, timeoutMs: number): Promise<GearmanConnection> {
     const conn = new GearmanConnection(server, events);
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: server.host, port: server.port });
+      // Reads land in one buffer per connection instead of a fresh Buffer per read pushed
+      // through a stream: the decoder copies what it keeps, and this path runs for every packet.
+      const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      const socket = net.connect({
+        host: server.host,
+        port: server.port,
+        onread: {
+          buffer: readBuffer,
+          callback: (n) => {
+            conn.receive(readBuffer.subarray(0, n));
+            return true;
+          },
+        },
+      });
       socket.setNoDelay(true);
       const timer = setTimeout(() => {
         socket.destroy();
@@ -67,29 +83,30 @@ export class GearmanConnection {
   private attach(socket: net.Socket): void {
     this.socket = socket;
     socket.setKeepAlive(true, 30_000);
-    let failure: Error | undefined;
-    socket.on('data', (chunk: Buffer) => {
-      let packets: Packet[];
-      try {
-        packets = this.decoder.push(chunk);
-      } catch (err) {
-        failure = err instanceof ProtocolError ? new GearmanError(err.message, this.key, { cause: err }) : (err as Error);
-        socket.destroy();
-        return;
-      }
-      for (const p of packets) {
-        if (this.closed) return;
-        this.events.onPacket(p);
-      }
-    });
     socket.on('error', (err) => {
-      failure ??= new GearmanError(err.message, this.key, { cause: err });
+      this.failure ??= new GearmanError(err.message, this.key, { cause: err });
     });
     socket.on('close', () => {
       if (this.closed) return;
       this.closed = true;
-      this.events.onClose(failure ?? new GearmanError('connection closed by the job server', this.key));
+      this.events.onClose(this.failure ?? new GearmanError('connection closed by the job server', this.key));
     });
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.closed || !this.socket) return;
+    let packets: Packet[];
+    try {
+      packets = this.decoder.push(chunk);
+    } catch (err) {
+      this.failure = err instanceof ProtocolError ? new GearmanError(err.message, this.key, { cause: err }) : (err as Error);
+      this.socket.destroy();
+      return;
+    }
+    for (const p of packets) {
+      if (this.closed) return;
+      this.events.onPacket(p);
+    }
   }
 
   get isOpen(): boolean {

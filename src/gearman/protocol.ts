@@ -246,6 +246,7 @@ export class PacketDecoder {
     return this.headerFill === 0 && this.body === null;
   }
 
+  /** Copies whatever it keeps, so the caller may reuse `chunk` as soon as this returns. */
   push(chunk: Buffer): Packet[] {
     if (this.failed) throw this.failed;
     try {

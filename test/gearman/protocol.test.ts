@@ -68,6 +68,20 @@ describe('gearman packet codec', () => {
     expect(plain(random)).toEqual(plain(whole));
   });
 
+  it('keeps no reference to the chunk it was fed, so a connection can reuse its read buffer', () => {
+    const stream = Buffer.concat(allCases().map((c) => encodePacket(c.magic, c.type, c.args)));
+    const expected = plain(new PacketDecoder().push(stream));
+    const dec = new PacketDecoder();
+    const got: Packet[] = [];
+    const reused = Buffer.alloc(64);
+    for (let i = 0; i < stream.length; i += reused.length) {
+      const n = stream.copy(reused, 0, i, i + reused.length);
+      got.push(...dec.push(reused.subarray(0, n)));
+      reused.fill(0xff);
+    }
+    expect(plain(got)).toEqual(expected);
+  });
+
   it('reports bad magic at the offending byte', () => {
     const good = encodeRequest('ECHO_REQ', ['hi']);
     const bad = Buffer.concat([good, Buffer.from('\0REX')]);
