@@ -78,6 +78,18 @@ describe('recently finished ids', () => {
     clock.advance(1);
     expect(r.has('a@1')).toBe(false);
   });
+  it('drops expired ids on the next add, so memory follows the window even for ids never asked about', () => {
+    const clock = new ManualClock(0);
+    const r = new RecentIds(clock, 60_000);
+    for (let i = 0; i < 1000; i++) r.add(`t@${i}`);
+    clock.advance(30_000);
+    r.add('t@late');
+    expect(r.size).toBe(1001);
+    clock.advance(30_000);
+    r.add('t@next');
+    expect(r.size).toBe(2);
+    expect(r.has('t@late')).toBe(true);
+  });
   it('keeps at most maxEntries, dropping the oldest', () => {
     const r = new RecentIds(new ManualClock(0), 60_000, 3);
     for (const id of ['a', 'b', 'c', 'd']) r.add(id);
