@@ -11,9 +11,10 @@
  *   sides (no task process is spawned by either), then prints the line;
  * - clock: CLOCK_MONOTONIC on both sides (`process.hrtime`, `Time::HiRes::clock_gettime`), one
  *   clock for every process on the machine, so mixed pairs need no wall-clock agreement.
- * - pacing and warm-up: each client sleeps the same pace after each submit returns (Node's timers
- *   round it up to the next ms, so ours paces slightly slower), and the first WARMUP latency
- *   jobs are dropped for every pair alike.
+ * - pacing and warm-up: before its paced jobs, each latency client submits WARMUP jobs, 1 ms
+ *   apart, through the same worker and waits until that worker has run them all; then it sleeps
+ *   the same pace after each submit returns (Node's timers round it up to the next ms, so ours
+ *   paces slightly slower). Every pair gets the same warm-up, whether it needs one or not.
  *
  *   node bench/gearman.js [--jobs N] [--latency-jobs N] [--rounds N]
  *
@@ -31,7 +32,16 @@ import { GearmanWorker } from '../dist/gearman/worker.js';
 import { serverStatus } from '../dist/gearman/admin.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const WARMUP = 50;
+// V8 keeps tiering up the hot path of a fresh Node process for its first thousand or so jobs;
+// the optimizing compiles run on a second thread and, on a 2-core machine shared with gearmand
+// and the peer, stall a job here and there. Measured on the first 1000 paced jobs after 50
+// warm-up jobs, our worker and client gave p99 3.6-4.3 ms; the same processes after 2000 jobs,
+// or with --no-opt, 1.0-1.2 ms. A long-running worker pays those compiles once, so the figures
+// are taken after them.
+const WARMUP = 2000;
+// Warm-up jobs are paced too, shorter, so they take the measured path (worker asleep, NOOP,
+// grab; client timer, submit) rather than a busy one that leaves the idle path cold.
+const WARMUP_PACE_MS = 1;
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
 const PERL_WORKER = String.raw`
@@ -52,8 +62,17 @@ const PERL_CLIENT = String.raw`
 use strict; use warnings;
 use Gearman::Client; use Time::HiRes ();
 $| = 1;
-my ($server, $func, $n, $pace_ms) = @ARGV;
+my ($server, $func, $n, $pace_ms, $warmup) = @ARGV;
+my $WARMUP_PACE_MS = ${WARMUP_PACE_MS};
 my $c = Gearman::Client->new(job_servers => [$server]);
+if ($warmup > 0) {
+  for my $i (1 .. $warmup) {
+    defined $c->dispatch_background($func, "0", { uniq => "$func-warm-$i" }) or die "warm-up submit $i failed\n";
+    Time::HiRes::sleep($WARMUP_PACE_MS / 1000);
+  }
+  print "warm\n";
+  defined <STDIN> or die "no go-ahead after the warm-up\n";
+}
 for my $i (1 .. $n) {
   my $t = sprintf "%.3f", Time::HiRes::clock_gettime(Time::HiRes::CLOCK_MONOTONIC()) * 1000;
   defined $c->dispatch_background($func, $t, { uniq => "$func-$t-$i" }) or die "submit $i failed\n";
@@ -80,9 +99,18 @@ async function roleWorker(server, func) {
   await worker.stop();
 }
 
-async function roleClient(server, func, n, paceMs) {
+async function roleClient(server, func, n, paceMs, warmup) {
   const [host, port] = server.split(':');
   const client = new GearmanClient({ servers: [{ host, port: Number(port) }] });
+  if (warmup > 0) {
+    for (let i = 1; i <= warmup; i++) {
+      await client.submitBackground(func, '0', { unique: `${func}-warm-${i}` });
+      await sleep(WARMUP_PACE_MS);
+    }
+    process.stdout.write('warm\n');
+    await new Promise((resolve) => process.stdin.once('data', resolve));
+    process.stdin.destroy();
+  }
   for (let i = 1; i <= n; i++) {
     const t = nowMs().toFixed(3);
     // One job in flight at a time, as Perl's dispatch_background does.
@@ -142,14 +170,29 @@ function startWorker(kind, dir, server, func) {
   return { proc, lines };
 }
 
-function runClient(kind, dir, server, func, n, paceMs) {
-  const argv =
-    kind === 'perl'
-      ? ['perl', [path.join(dir, 'client.pl'), server, func, String(n), String(paceMs)]]
-      : [process.execPath, [SELF, '--role', 'client', server, func, String(n), String(paceMs)]];
-  const proc = spawn(argv[0], argv[1], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Runs a client to its end. With `warmup`, the client first submits that many warm-up jobs
+ * and waits; `warmedUp` resolves once they have all run, and then the client goes on.
+ */
+function runClient(kind, dir, server, func, n, paceMs, warmup = 0, warmedUp = async () => {}) {
+  const params = [server, func, String(n), String(paceMs), String(warmup)];
+  const argv = kind === 'perl' ? ['perl', [path.join(dir, 'client.pl'), ...params]] : [process.execPath, [SELF, '--role', 'client', ...params]];
+  const proc = spawn(argv[0], argv[1], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
-  proc.stdout.on('data', (d) => (out += d.toString()));
+  let released = false;
+  proc.stdout.on('data', (d) => {
+    out += d.toString();
+    if (!released && out.includes('warm\n')) {
+      released = true;
+      warmedUp().then(
+        () => proc.stdin.end('go\n'),
+        (err) => {
+          process.stderr.write(`bench/gearman: ${err.message}\n`);
+          proc.kill();
+        },
+      );
+    }
+  });
   return new Promise((resolve, reject) =>
     proc.on('close', (code) => (code === 0 && out.includes('ok') ? resolve() : reject(new Error(`${kind} client exited ${code}`)))),
   );
@@ -186,12 +229,10 @@ async function combo(name, clientKind, workerKind, dir, gd, jobs, latencyJobs) {
 
   const w = startWorker(workerKind, dir, server, func);
   await waitFor(registered, `${name} worker registered`);
-  // Latency: paced submits so each job finds the worker asleep, as a cron tick does. The first
-  // WARMUP jobs are not counted for any pair: a fresh Node process runs its first jobs through
-  // cold (unoptimised) code, which measured here adds 2-4 ms to a handful of them, while a
-  // worker that has been up for a while no longer pays that.
+  // Latency: paced submits so each job finds the worker asleep, as a cron tick does, after the
+  // same warm-up for every pair (see WARMUP).
   const total = WARMUP + latencyJobs;
-  await runClient(clientKind, dir, server, func, total, 5);
+  await runClient(clientKind, dir, server, func, latencyJobs, 5, WARMUP, () => waitFor(() => w.lines.length >= WARMUP, `${name} warm-up`, 120_000));
   await waitFor(() => w.lines.length === total, `${name} latency jobs`);
   const lat = w.lines.slice(WARMUP, total).map((l) => l.start - l.submit);
   // Throughput: submit as fast as the client can while the worker runs them.
@@ -213,7 +254,7 @@ async function main() {
   const args = process.argv.slice(2);
   if (args[0] === '--role') {
     if (args[1] === 'worker') return roleWorker(args[2], args[3]);
-    return roleClient(args[2], args[3], Number(args[4]), Number(args[5]));
+    return roleClient(args[2], args[3], Number(args[4]), Number(args[5]), Number(args[6] ?? 0));
   }
   const opt = (name, dflt) => {
     const i = args.indexOf(name);
