@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LogFile, TailBuffer } from './output.js';
 import { findProgram } from './program.js';
@@ -81,6 +81,38 @@ function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
 }
 
 /**
+ * Whether any process of the group led by `pgid` still runs. Zombies do not count: a member
+ * orphaned by the leader's death is re-parented to PID 1, and an init that does not reap (or
+ * cronfleet itself as PID 1 in a container) leaves it a zombie that kill(-pgid, 0) still finds.
+ * Without /proc (not Linux) the signal test alone answers.
+ */
+function groupRunning(pgid: number): boolean {
+  if (!signalGroup(pgid, 0)) return false;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // The command name (field 2) may hold spaces and parentheses: the rest starts after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 3);
+    if (Number(pgrp) === pgid && state !== 'Z') return true;
+  }
+  return false;
+}
+
+/** How often a stopped task's group is checked for members still running after its leader exited. */
+const GROUP_CHECK_MS = 100;
+
+/**
  * Runs a command task in its own process group. The run ends when the leader has exited and
  * its output pipes have closed (like cron, which waits for the pipe to reach EOF). A stop
  * (timeout or cancel) sends TERM to the group, and KILL after the grace period to whatever
@@ -123,6 +155,7 @@ export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHan
   let spawnError: string | null = null;
   let timeoutTimer: NodeJS.Timeout | undefined;
   let killTimer: NodeJS.Timeout | undefined;
+  let groupTimer: NodeJS.Timeout | undefined;
   let settle!: (r: TaskResult) => void;
   const done = new Promise<TaskResult>((r) => (settle = r));
 
@@ -131,6 +164,7 @@ export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHan
     finished = true;
     clearTimeout(timeoutTimer);
     clearTimeout(killTimer);
+    clearTimeout(groupTimer);
     const logError = log ? await log.close() : null;
     if (logError) err.push(Buffer.from(`\n[cronfleet] ${logError}\n`));
     settle({
@@ -148,8 +182,13 @@ export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHan
 
   const maybeFinish = (): void => {
     if (!closed || finished) return;
-    // After a stop, members that outlive the leader still get their KILL at the end of the grace.
-    if (stopping && !killSent && pid !== null && !spawnError && signalGroup(pid, 0)) return;
+    // After a stop, members that outlive the leader still get their KILL at the end of the
+    // grace; the run ends as soon as none is left running.
+    if (stopping && !killSent && pid !== null && !spawnError && groupRunning(pid)) {
+      clearTimeout(groupTimer);
+      groupTimer = setTimeout(maybeFinish, GROUP_CHECK_MS);
+      return;
+    }
     void finish();
   };
 

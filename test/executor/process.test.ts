@@ -115,6 +115,19 @@ describe('timeout and cancel', () => {
     await waitFor('the child to be gone', () => isDead(child));
   });
 
+  it('ends a stopped run once no member of its group runs, not at the end of the grace', async () => {
+    // Both sleeps die of TERM; the orphaned one may stay a zombie under an init that does not
+    // reap (or cronfleet as PID 1), which kill(-pgid, 0) would still count as the group.
+    const h = startTask(cmd(['sh', '-c', 'sleep 100 & echo $!; sleep 100']), { timeoutMs: 300, killGraceMs: 20_000 });
+    await waitFor('the child pid', () => h.tails().stdout.includes('\n'));
+    const child = Number(h.tails().stdout.trim());
+    const r = await h.done;
+    expect(r).toMatchObject({ timedOut: true, signal: 'SIGTERM' });
+    expect(isDead(child)).toBe(true);
+    // The grace is 20 s: ending in under half of it means the run did not wait for it.
+    expect(r.finishedAt - r.startedAt).toBeLessThan(10_000);
+  });
+
   it('uses the task timeout unless the run overrides it, null meaning none', async () => {
     const timed = await run(cmd(['sleep', '1000'], { timeoutMs: 100 }), { killGraceMs: 5000 });
     expect(timed).toMatchObject({ timedOut: true, signal: 'SIGTERM' });
