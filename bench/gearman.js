@@ -155,7 +155,7 @@ function canConnect(port) {
 
 function startWorker(kind, dir, server, func) {
   const argv = kind === 'perl' ? ['perl', [path.join(dir, 'worker.pl'), server, func]] : [process.execPath, [SELF, '--role', 'worker', server, func]];
-  const proc = spawn(argv[0], argv[1], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = track(spawn(argv[0], argv[1], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const lines = [];
   let buf = '';
   proc.stdout.on('data', (d) => {
@@ -177,7 +177,7 @@ function startWorker(kind, dir, server, func) {
 function runClient(kind, dir, server, func, n, paceMs, warmup = 0, warmedUp = async () => {}) {
   const params = [server, func, String(n), String(paceMs), String(warmup)];
   const argv = kind === 'perl' ? ['perl', [path.join(dir, 'client.pl'), ...params]] : [process.execPath, [SELF, '--role', 'client', ...params]];
-  const proc = spawn(argv[0], argv[1], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = track(spawn(argv[0], argv[1], { stdio: ['pipe', 'pipe', 'inherit'] }));
   let out = '';
   let released = false;
   proc.stdout.on('data', (d) => {
@@ -250,6 +250,14 @@ async function combo(name, clientKind, workerKind, dir, gd, jobs, latencyJobs) {
   };
 }
 
+/** Every process this run started, so an interrupted run leaves none behind. */
+const children = new Set();
+function track(proc) {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+}
+
 async function main() {
   const args = process.argv.slice(2);
   if (args[0] === '--role') {
@@ -268,9 +276,19 @@ async function main() {
   writeFileSync(path.join(dir, 'client.pl'), PERL_CLIENT);
   const port = await freePort();
   // The pid file goes to the temp dir: --pid-file=/dev/null would make gearmand delete /dev/null.
-  const gd = spawn('/usr/sbin/gearmand', ['--listen=127.0.0.1', `--port=${port}`, '--log-file=none', `--pid-file=${path.join(dir, 'pid')}`], {
-    stdio: 'ignore',
-  });
+  const gd = track(
+    spawn('/usr/sbin/gearmand', ['--listen=127.0.0.1', `--port=${port}`, '--log-file=none', `--pid-file=${path.join(dir, 'pid')}`], {
+      stdio: 'ignore',
+    }),
+  );
+  // Stopped halfway (Ctrl-C, kill): gearmand, workers and clients go too, and the temp dir.
+  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15]]) {
+    process.once(sig, () => {
+      for (const p of children) p.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(128 + n);
+    });
+  }
   gd.port = port;
   try {
     await waitFor(() => canConnect(port), 'gearmand');
