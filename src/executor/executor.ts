@@ -34,9 +34,9 @@ export interface ExecutorOptions {
    */
   prefetchMs?: number;
   /**
-   * How long a node waits before claiming, per live peer that holds fewer runs than it (as of
-   * the last heartbeat), so that the least loaded node gets first pick of `any` runs. Default:
-   * a quarter of prefetchMs, so runs claimed ahead still start on time.
+   * How long a new run is left to less loaded peers, per live peer that holds fewer runs than
+   * this node (as of the last heartbeat), so that the least loaded node gets first pick of `any`
+   * runs. Default: a quarter of prefetchMs, so runs claimed ahead still start on time.
    */
   claimStepMs?: number;
   /** `startedAt` is the task's start on the store's clock (the result's own is the process's). */
@@ -165,7 +165,17 @@ export class Executor {
       this.roomLimited = room <= 0;
       if (room <= 0 || this.isDraining) return;
       const now = clock.now();
-      const runs = await store.claimRuns({ node: node.name, tasks: offered, tags: node.tags, limit: room, leaseMs: this.opts.leaseMs, now, dueBy: now + prefetch });
+      const runs = await store.claimRuns({
+        node: node.name,
+        tasks: offered,
+        tags: node.tags,
+        limit: room,
+        leaseMs: this.opts.leaseMs,
+        now,
+        dueBy: now + prefetch,
+        // Busier than some peer: runs fresher than the wait are theirs to pick first.
+        ...(this.claimDelayMs > 0 && { createdBy: now - this.claimDelayMs }),
+      });
       this.counts.claimed += runs.length;
       const at = clock.now();
       for (const run of runs) {

@@ -173,6 +173,11 @@ export interface ClaimRequest {
    * instant and start it at the instant, so the claim's cost is paid before it.
    */
   dueBy?: number;
+  /**
+   * Claim only runs created by this instant (default: any): a busier node leaves runs fresher
+   * than its wait to less loaded peers, whenever its own claim happens to come.
+   */
+  createdBy?: number;
 }
 
 export interface FireOptions {

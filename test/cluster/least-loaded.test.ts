@@ -4,13 +4,15 @@ import { Cluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
- * `any` targets prefer the least loaded node: a node holding more runs than a live peer waits
- * a quarter of its prefetch per such peer before claiming, so the peer picks first. With a
- * 4 s prefetch the busier node waits 1 s: the idle one must be over a second late for the
- * busier one to get a run.
+ * `any` targets prefer the least loaded node: a node holding more runs than a live peer leaves
+ * each new run to it for a quarter of its prefetch per such peer. With an 8 s prefetch that is
+ * 2 s: the idle node must be over two seconds late for the busier one to get a run, whenever
+ * the busier one's claims come. The busier one holds six long runs, so that the other, whose
+ * short runs pile up on a loaded machine, never looks as busy.
  */
 
-const executor = { heartbeat: '500ms', lease: '3s', shutdownGrace: '5s', killGrace: '1s', prefetch: '4s' };
+const PINNED = 6;
+const executor = { heartbeat: '500ms', lease: '3s', shutdownGrace: '5s', killGrace: '1s', prefetch: '8s' };
 const cluster_ = { nodeTtl: '2s' };
 
 let cluster: Cluster | null = null;
@@ -33,12 +35,12 @@ describe('target: any', () => {
     const store = await cluster.openStore();
     await cluster.startAll(['ll-a', 'll-b']);
 
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < PINNED; i++) {
       const r = cluster.cli('ll-a', ['trigger', 'pin']);
       expect(r.status, r.stderr).toBe(0);
       await new Promise((res) => setTimeout(res, 5));
     }
-    await waitFor('ll-a to hold three long runs', async () => (await store.listRuns({ schedule: 'pin', status: ['running'], limit: 10 })).length === 3, 15_000);
+    await waitFor('ll-a to hold the long runs', async () => (await store.listRuns({ schedule: 'pin', status: ['running'], limit: 10 })).length === PINNED, 20_000);
     // Both nodes' next heartbeats carry the new loads; runs created after that are judged on them.
     await new Promise((res) => setTimeout(res, 1_500));
     const loadedAt = await store.clockNow();

@@ -16,12 +16,12 @@ export async function claimRuns(c: Q, req: ClaimRequest): Promise<Run[]> {
   const claimed = await rows(
     c,
     `WITH picked AS (
-       SELECT id FROM runs WHERE ${CLAIMABLE} AND not_before <= $7
+       SELECT id FROM runs WHERE ${CLAIMABLE} AND not_before <= $7 AND created_at <= $8
        ORDER BY not_before, id LIMIT $5 FOR UPDATE SKIP LOCKED)
      UPDATE runs r SET status = 'running', node = $2, started_at = $4, lease_until = $6
      FROM picked WHERE r.id = picked.id
      RETURNING ${RUN_COLUMNS.split(', ').map((c) => `r.${c}`).join(', ')}`,
-    [req.tasks, req.node, req.tags, req.now, req.limit, req.now + req.leaseMs, Math.max(req.now, req.dueBy ?? req.now)],
+    [req.tasks, req.node, req.tags, req.now, req.limit, req.now + req.leaseMs, Math.max(req.now, req.dueBy ?? req.now), req.createdBy ?? Number.MAX_SAFE_INTEGER],
   );
   return claimed.map(runFromRow).sort((a, b) => a.notBefore - b.notBefore || a.id - b.id);
 }

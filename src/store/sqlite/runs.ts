@@ -16,11 +16,12 @@ export function claimRunsTx(db: SqliteDb, req: ClaimRequest): Run[] {
   // between); cheaper than UPDATE ... RETURNING for a burst of 1,000.
   const picked = db
     .all<Row>(
-      `SELECT ${RUN_COLUMNS} FROM runs WHERE ${CLAIMABLE} AND not_before <= ? ORDER BY not_before, id LIMIT ?`,
+      `SELECT ${RUN_COLUMNS} FROM runs WHERE ${CLAIMABLE} AND not_before <= ? AND created_at <= ? ORDER BY not_before, id LIMIT ?`,
       jsonList(req.tasks),
       req.node,
       jsonList(req.tags),
       Math.max(req.now, req.dueBy ?? req.now),
+      req.createdBy ?? Number.MAX_SAFE_INTEGER,
       req.limit,
     )
     .map(runFromRow);

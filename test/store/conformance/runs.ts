@@ -54,6 +54,17 @@ export function runsSuite(ctx: SuiteContext): void {
       expect(got.map((r) => [r.notBefore, r.status, r.startedAt])).toEqual([[T0 + 5 * MIN, 'running', T0 + 5 * MIN - 500]]);
     });
 
+    test('createdBy leaves runs created after it for other claimers', async () => {
+      await ctx.store.syncConfigSchedules([spec('early'), spec('late')], T0);
+      await ctx.store.registerNode(nodeInfo('n1', ['work']), T0);
+      await ctx.store.createDueFires([plan('early', T0, [T0 + 1])], fireOpts(T0));
+      await ctx.store.createDueFires([plan('late', T0, [T0 + 1])], fireOpts(T0 + 500));
+      const older = await ctx.store.claimRuns({ node: 'n1', tasks: ['work'], tags: [], limit: 10, leaseMs: MIN, now: T0 + 600, createdBy: T0 + 100 });
+      expect(older.map((r) => r.schedule)).toEqual(['early']);
+      const rest = await ctx.store.claimRuns({ node: 'n1', tasks: ['work'], tags: [], limit: 10, leaseMs: MIN, now: T0 + 600 });
+      expect(rest.map((r) => r.schedule)).toEqual(['late']);
+    });
+
     test('nextQueuedAt gives the earliest notBefore the node could claim', async () => {
       await queuedRun(ctx.store, { target: { kind: 'tag', tag: 'eu' } }, T0 + 5 * MIN);
       expect(await ctx.store.nextQueuedAt('n1', ['work'], ['eu'])).toBe(T0 + 5 * MIN);
