@@ -33,12 +33,6 @@ export interface ExecutorOptions {
    * a burst of runs costs the store nothing at the instant itself.
    */
   prefetchMs?: number;
-  /**
-   * How long a new run is left to less loaded peers, per live peer that holds fewer runs than
-   * this node (as of the last heartbeat), so that the least loaded node gets first pick of `any`
-   * runs. Default: a quarter of prefetchMs, so runs claimed ahead still start on time.
-   */
-  claimStepMs?: number;
   /** `startedAt` is the task's start on the store's clock (the result's own is the process's). */
   onFinished?: (run: Run, status: FinishStatus, result: TaskResult, startedAt: number) => void;
 }
@@ -341,7 +335,9 @@ export class Executor {
       this.stopRun(id, 'lease lost: the run was taken over');
     }
     const nodes = await store.listNodes();
-    this.claimDelayMs = loadRank(node.name, nodes, now, this.opts.nodeTtlMs) * (this.opts.claimStepMs ?? (this.opts.prefetchMs ?? 0) / 4);
+    // A new run is left to less loaded peers a quarter of the prefetch per such peer, so that the
+    // least loaded node gets first pick of `any` runs and runs claimed ahead still start on time.
+    this.claimDelayMs = (loadRank(node.name, nodes, now, this.opts.nodeTtlMs) * (this.opts.prefetchMs ?? 0)) / 4;
     if (res.draining !== this.draining) {
       this.draining = res.draining;
       log.info({ draining: res.draining }, res.draining ? 'node draining: no new runs will be claimed' : 'node no longer draining');

@@ -21,10 +21,6 @@ export class ResultQueue {
     private readonly log: Logger,
   ) {}
 
-  get size(): number {
-    return this.pending.length;
-  }
-
   add(req: FinishRequest): void {
     this.pending.push(req);
     void this.flush();

@@ -121,8 +121,8 @@ export class GearmanConnection {
 
   /**
    * Runs `fn` with the socket corked, so every packet it sends leaves in one write: a worker's
-   * result and its next GRAB_JOB_UNIQ reach gearmand together instead of as two syscalls that
-   * each wake the server.
+   * CAN_DO burst, or its result and its next GRAB_JOB_UNIQ, reach gearmand together instead of
+   * as syscalls that each wake the server.
    */
   batch<T>(fn: () => T): T {
     const socket = this.socket;
@@ -133,13 +133,6 @@ export class GearmanConnection {
     } finally {
       socket.uncork();
     }
-  }
-
-  /** Writes several packets in one syscall: a worker's CAN_DO burst, a batch of submits. */
-  sendMany(packets: Array<[PacketTypeName, Array<Buffer | string>]>): boolean {
-    if (!this.isOpen) return false;
-    this.socket!.write(Buffer.concat(packets.map(([t, a]) => encodeRequest(t, a))));
-    return true;
   }
 
   close(): void {

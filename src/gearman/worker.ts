@@ -127,12 +127,13 @@ export class GearmanWorker {
     link.backoffMs = this.minBackoffMs;
     link.grabbing = false;
     link.sleeping = false;
-    const hello: Array<[Parameters<GearmanConnection['send']>[0], string[]]> = [];
-    if (this.opts.clientId) hello.push(['SET_CLIENT_ID', [this.opts.clientId]]);
-    for (const f of this.functions) {
-      hello.push(f.timeoutMs ? ['CAN_DO_TIMEOUT', [f.name, String(f.timeoutMs)]] : ['CAN_DO', [f.name]]);
-    }
-    conn.sendMany(hello);
+    conn.batch(() => {
+      if (this.opts.clientId) conn.send('SET_CLIENT_ID', [this.opts.clientId]);
+      for (const f of this.functions) {
+        if (f.timeoutMs) conn.send('CAN_DO_TIMEOUT', [f.name, String(f.timeoutMs)]);
+        else conn.send('CAN_DO', [f.name]);
+      }
+    });
     this.opts.onEvent?.({ type: 'connected', server: conn.key });
     this.grab(link);
   }

@@ -1,5 +1,5 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
-import { retryOf, type NewRun } from '../retry.js';
+import { retryOf } from '../retry.js';
 import { RUN_COLUMNS, num, runFromRow, scheduleFromRow } from '../rows.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
 import { rows, type Q } from './db.js';
@@ -63,24 +63,29 @@ export async function finishRunsTx(c: Q, reqs: FinishRequest[]): Promise<FinishR
   const retrying = reqs.filter((r) => ids.has(r.runId) && (r.status === 'failed' || r.status === 'timed_out'));
   const retries = new Map<number, Run>();
   if (retrying.length > 0) {
-    const ended = await rows(c, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = ANY($1::int8[])`, [retrying.map((r) => r.runId)]);
-    const byId = new Map(ended.map((row) => [num(row.id), runFromRow(row)]));
-    for (const req of retrying) {
-      const [retry] = await retryRuns(c, [byId.get(req.runId)!], req.now);
-      if (retry) retries.set(req.runId, retry);
-    }
+    const endedAt = new Map(retrying.map((r) => [r.runId, r.now]));
+    const ended = (await rows(c, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = ANY($1::int8[])`, [[...endedAt.keys()]])).map(runFromRow);
+    for (const retry of await retryRuns(c, ended, (run) => endedAt.get(run.id)!)) retries.set(retry.previousId, retry.run);
   }
   return reqs.map((r) => ({ applied: ids.has(r.runId), retry: retries.get(r.runId) ?? null }));
 }
 
-async function retryRuns(c: Q, lost: Run[], now: number): Promise<Run[]> {
-  if (lost.length === 0) return [];
-  const names = [...new Set(lost.map((r) => r.schedule))];
+/**
+ * The next attempts of runs that ended, as each schedule's retry policy allows, timed from
+ * `now` (or from each run's own end), each with the id of the run it retries.
+ */
+async function retryRuns(c: Q, ended: Run[], now: number | ((run: Run) => number)): Promise<Array<{ previousId: number; run: Run }>> {
+  if (ended.length === 0) return [];
+  const names = [...new Set(ended.map((r) => r.schedule))];
   const schedules = new Map(
     (await rows(c, 'SELECT * FROM schedules WHERE name = ANY($1::text[])', [names])).map((r) => [String(r.name), scheduleFromRow(r)]),
   );
-  const next = lost.map((r) => retryOf(r, schedules.get(r.schedule) ?? null, now)).filter((r): r is NewRun => r !== null);
-  return insertRuns(c, next);
+  const next = ended.flatMap((r) => {
+    const retry = retryOf(r, schedules.get(r.schedule) ?? null, typeof now === 'number' ? now : now(r));
+    return retry ? [{ previousId: r.id, retry }] : [];
+  });
+  const inserted = await insertRuns(c, next.map((n) => n.retry));
+  return inserted.map((run, i) => ({ previousId: next[i]!.previousId, run }));
 }
 
 async function loseRunning(c: Q, ids: number[], reasons: string[], now: number): Promise<Run[]> {
@@ -109,7 +114,7 @@ export async function sweepLostRunsTx(c: Q, now: number, nodeTtlMs: number): Pro
     expired.map((e) => `lease expired at ${new Date(num(e.lease_until)).toISOString()}: node "${String(e.node)}" stopped renewing it`),
     now,
   );
-  const retries = await retryRuns(c, lost, now);
+  const retries = (await retryRuns(c, lost, now)).map((r) => r.run);
   // A queued run for one dead node is not retried: the retry would wait for the same node.
   const orphans = await rows(
     c,
@@ -138,7 +143,7 @@ export async function recoverNodeRunsTx(c: Q, node: string, now: number): Promis
   const ids = await rows(c, "SELECT id FROM runs WHERE status = 'running' AND node = $1 ORDER BY id FOR UPDATE", [node]);
   const reason = `node "${node}" restarted while the run was running`;
   const lost = await loseRunning(c, ids.map((r) => num(r.id)), ids.map(() => reason), now);
-  return { lost, retries: await retryRuns(c, lost, now) };
+  return { lost, retries: (await retryRuns(c, lost, now)).map((r) => r.run) };
 }
 
 export async function cancelRunTx(c: Q, runId: number, reason: string, now: number): Promise<Run> {

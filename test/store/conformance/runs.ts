@@ -110,6 +110,19 @@ export function runsSuite(ctx: SuiteContext): void {
       expect((await ctx.store.listRuns({ schedule: 'gearman:rotate', limit: 10 })).map((r) => [r.id, r.status, r.exitCode])).toEqual([[run.id, 'failed', 2]]);
     });
 
+    test('finishRuns times each retry from its own run\'s end', async () => {
+      await ctx.store.syncConfigSchedules([spec('a', { retries: { max: 1, backoffMs: 100 } })], T0);
+      await ctx.store.registerNode(nodeInfo('n1'), T0);
+      await ctx.store.createDueFires([plan('a', T0, [T0 + 1, T0 + 2])], fireOpts(T0));
+      const [r1, r2] = await claim(ctx.store, 'n1', T0 + 10);
+      const failed = (id: number, now: number) => ({ runId: id, node: 'n1', status: 'failed' as const, exitCode: 1, signal: null, reason: null, output: NO_OUTPUT, now });
+      const results = await ctx.store.finishRuns([failed(r1!.id, T0 + 20), failed(r2!.id, T0 + 70)]);
+      expect(results.map((r) => [r.retry?.scheduledAt, r.retry?.notBefore])).toEqual([
+        [T0 + 1, T0 + 120],
+        [T0 + 2, T0 + 170],
+      ]);
+    });
+
     test('finishRuns records several ends in one call, each by finishRun\'s rules', async () => {
       await ctx.store.syncConfigSchedules([spec('a', { retries: { max: 1, backoffMs: 100 } })], T0);
       await ctx.store.registerNode(nodeInfo('n1'), T0);
