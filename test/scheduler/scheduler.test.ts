@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { Scheduler, type Peer, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
 import type { NodeInfo, Run, ScheduleSpec } from '../../src/store/types.js';
@@ -43,7 +43,7 @@ async function store(): Promise<Store> {
   return s;
 }
 
-function scheduler(s: Store, clock: ManualClock, name = 'n1', peers?: string[]): Scheduler {
+function scheduler(s: Store, clock: ManualClock, name = 'n1', peers?: string[], over: Partial<SchedulerOptions> = {}): Scheduler {
   const sch = new Scheduler({
     store: s,
     clock,
@@ -53,27 +53,31 @@ function scheduler(s: Store, clock: ManualClock, name = 'n1', peers?: string[]):
     misfireGraceMs: 30 * SEC,
     refreshMs: 3_600_000,
     ...(peers && { peers: async () => peers.map((name) => ({ name, startedAt: 0 })), takeoverMs: 1000 }),
+    ...over,
   });
   schedulers.push(sch);
   return sch;
 }
 
 /** A scheduler among `peers` that takes its share 3 s after it started. */
-function warmingScheduler(s: Store, clock: ManualClock, name: string, peers: Array<{ name: string; startedAt: number }>): Scheduler {
-  const sch = new Scheduler({
-    store: s,
-    clock,
-    log: silentLogger(),
-    node: name,
-    nodeTtlMs: 30 * SEC,
-    misfireGraceMs: 30 * SEC,
-    refreshMs: 3_600_000,
-    warmupMs: 3 * SEC,
-    peers: async () => peers,
-    takeoverMs: 1000,
-  });
-  schedulers.push(sch);
-  return sch;
+function warmingScheduler(s: Store, clock: ManualClock, name: string, peers: Peer[]): Scheduler {
+  return scheduler(s, clock, name, undefined, { warmupMs: 3 * SEC, peers: async () => peers, takeoverMs: 1000 });
+}
+
+/**
+ * Two schedulers, n1 and n2, each on its own connection to one store file, sharing `count`
+ * every-second schedules; both started. `a` is n1's store.
+ */
+async function pair(clock: ManualClock, count: number, make: (s: Store, name: string) => Scheduler): Promise<{ a: Store; sa: Scheduler; sb: Scheduler }> {
+  const a = await store();
+  const b = await store();
+  await a.registerNode(node, clock.now());
+  await a.syncConfigSchedules(Array.from({ length: count }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
+  const sa = make(a, 'n1');
+  const sb = make(b, 'n2');
+  await sa.start();
+  await sb.start();
+  return { a, sa, sb };
 }
 
 /** Moves the manual clock in steps, letting the scheduler finish each pass; keeps the node alive. */
@@ -120,14 +124,7 @@ describe('Scheduler with an injected clock', () => {
 
   it('invariant 1: two schedulers on one store create each fire exactly once', async () => {
     const clock = new ManualClock(T0);
-    const a = await store();
-    const b = await store();
-    await a.registerNode(node, clock.now());
-    await a.syncConfigSchedules(Array.from({ length: 20 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
-    const sa = scheduler(a, clock, 'n1');
-    const sb = scheduler(b, clock, 'n2');
-    await sa.start();
-    await sb.start();
+    const { a, sa, sb } = await pair(clock, 20, (s, name) => scheduler(s, clock, name));
     await advance(clock, a, T0 + 5 * SEC, 500, sa, sb);
     for (let i = 0; i < 20; i++) {
       const runs = await runsOf(a, `s${i}`);
@@ -138,14 +135,7 @@ describe('Scheduler with an injected clock', () => {
 
   it('shares the schedules among live schedulers: one attempt per fire, nothing stale', async () => {
     const clock = new ManualClock(T0);
-    const a = await store();
-    const b = await store();
-    await a.registerNode(node, clock.now());
-    await a.syncConfigSchedules(Array.from({ length: 40 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
-    const sa = scheduler(a, clock, 'n1', ['n1', 'n2']);
-    const sb = scheduler(b, clock, 'n2', ['n1', 'n2']);
-    await sa.start();
-    await sb.start();
+    const { a, sa, sb } = await pair(clock, 40, (s, name) => scheduler(s, clock, name, ['n1', 'n2']));
     await advance(clock, a, T0 + 5 * SEC, 250, sa, sb);
     for (let i = 0; i < 40; i++) {
       expect((await runsOf(a, `s${i}`)).map((r) => r.scheduledAt)).toEqual([1, 2, 3, 4, 5].map((k) => T0 + k * SEC));
@@ -159,16 +149,9 @@ describe('Scheduler with an injected clock', () => {
 
   it('a scheduler that joins takes its share once warmed up, at the same moment for all: nothing planned twice', async () => {
     const clock = new ManualClock(T0);
-    const a = await store();
-    const b = await store();
-    await a.registerNode(node, clock.now());
-    await a.syncConfigSchedules(Array.from({ length: 40 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
     // n1 has run for long; n2 starts now. Both lists hold both from the first pass.
     const peers = [{ name: 'n1', startedAt: 0 }, { name: 'n2', startedAt: T0 }];
-    const sa = warmingScheduler(a, clock, 'n1', peers);
-    const sb = warmingScheduler(b, clock, 'n2', peers);
-    await sa.start();
-    await sb.start();
+    const { a, sa, sb } = await pair(clock, 40, (s, name) => warmingScheduler(s, clock, name, peers));
     // Warm at T0 + 3 s: until then n1 plans everything.
     await advance(clock, a, T0 + 2_750, 250, sa, sb);
     expect(sb.stats.fires).toBe(0);
@@ -183,15 +166,8 @@ describe('Scheduler with an injected clock', () => {
 
   it('schedulers that start together leave everything to the oldest until they are warmed up', async () => {
     const clock = new ManualClock(T0);
-    const a = await store();
-    const b = await store();
-    await a.registerNode(node, clock.now());
-    await a.syncConfigSchedules(Array.from({ length: 20 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
     const peers = [{ name: 'n1', startedAt: T0 + 5 }, { name: 'n2', startedAt: T0 }];
-    const sa = warmingScheduler(a, clock, 'n1', peers);
-    const sb = warmingScheduler(b, clock, 'n2', peers);
-    await sa.start();
-    await sb.start();
+    const { a, sa, sb } = await pair(clock, 20, (s, name) => warmingScheduler(s, clock, name, peers));
     await advance(clock, a, T0 + 2 * SEC, 250, sa, sb);
     expect([sa.stats.fires, sb.stats.fires]).toEqual([0, 40]);
     await advance(clock, a, T0 + 6 * SEC, 250, sa, sb);
@@ -202,14 +178,7 @@ describe('Scheduler with an injected clock', () => {
 
   it('takes over the share of a scheduler that stopped, one takeover delay after the instant', async () => {
     const clock = new ManualClock(T0);
-    const a = await store();
-    const b = await store();
-    await a.registerNode(node, clock.now());
-    await a.syncConfigSchedules(Array.from({ length: 20 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
-    const sa = scheduler(a, clock, 'n1', ['n1', 'n2']);
-    const sb = scheduler(b, clock, 'n2', ['n1', 'n2']);
-    await sa.start();
-    await sb.start();
+    const { a, sa, sb } = await pair(clock, 20, (s, name) => scheduler(s, clock, name, ['n1', 'n2']));
     await advance(clock, a, T0 + 2 * SEC, 250, sa, sb);
     await sb.stop();
     await advance(clock, a, T0 + 6 * SEC, 250, sa);
