@@ -5,10 +5,8 @@ import pg from 'pg';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
 import { cli, exited, startCli, type CliResult } from './cli.js';
+import { PG_ADMIN_URL } from './pg.js';
 import { waitFor } from './wait.js';
-
-/** The server every cluster test uses; each cluster gets a database of its own on it. */
-export const PG_ADMIN_URL = process.env.CRONFLEET_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** What one node's config holds besides its name and store (JSON is YAML, so it is written as JSON). */
 export interface NodeSpec {

@@ -5,8 +5,9 @@ import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
 import { waitFor } from '../helpers/wait.js';
 import { call, startApiNode, type ApiNode } from './harness.js';
+import { PG_ADMIN_URL } from '../helpers/pg.js';
 
-const URL = process.env.CRONFLEET_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const URL = PG_ADMIN_URL;
 const schema = `cf_http_${randomBytes(4).toString('hex')}`;
 let store: Store;
 let api: ApiNode;

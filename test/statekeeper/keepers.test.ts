@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PG_ADMIN_URL } from '../helpers/pg.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const URL = 'postgres://postgres@127.0.0.1:5432/test';
+const URL = PG_ADMIN_URL;
 const SCHEMA = `sk_${process.pid}_${Date.now()}`;
 const LEASE_MS = 3000;
 

@@ -6,8 +6,9 @@ import { openStore } from '../../src/store/index.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { defineStoreConformance } from './conformance.js';
 import { T0, fireOpts, nodeInfo, spec } from './fixtures.js';
+import { PG_ADMIN_URL } from '../helpers/pg.js';
 
-const URL = process.env.CRONFLEET_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+const URL = PG_ADMIN_URL;
 // Test files run in parallel against one database: every schema this file makes carries its prefix.
 const prefix = `cf_store_${randomBytes(4).toString('hex')}`;
 let n = 0;
