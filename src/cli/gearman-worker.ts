@@ -2,7 +2,10 @@ import { hostname } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULT_WORKER_CONF, loadWorkerConf } from '../compat/distributed-cron/conf.js';
 import { DEFAULT_DEDUPE_WINDOW_MS, createCronWorker } from '../compat/distributed-cron/cron-worker.js';
+import { RunRecorder } from '../compat/distributed-cron/recorder.js';
+import { systemClock } from '../clock.js';
 import { DEFAULT_KILL_GRACE_MS } from '../executor/task.js';
+import { UsageError } from '../errors.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/store.js';
 import { formatDuration, parseDuration } from '../time/duration.js';
@@ -19,6 +22,8 @@ interface WorkerOpts {
   clientId?: string;
   store?: string;
   node: string;
+  lease: string;
+  heartbeat: string;
 }
 
 function positiveInt(value: string): number {
@@ -43,7 +48,9 @@ export function register(program: Command): void {
     .option('--dedupe-window <duration>', 'how long finished unique ids are remembered', formatDuration(DEFAULT_DEDUPE_WINDOW_MS))
     .option('--syslog-socket <path>', 'syslog datagram socket for debug messages', DEFAULT_SYSLOG_SOCKET)
     .option('--store <url>', 'record every job as a run in this store (sqlite:PATH or postgres://...), so `cronfleet runs --store URL` shows them')
-    .option('--node <name>', 'node name the recorded runs carry', hostname())
+    .option('--node <name>', 'node name the recorded runs carry (listed by `cronfleet nodes`, offering no store tasks); keep it apart from a `serve` node\'s name', `gearman-worker@${hostname()}`)
+    .option('--lease <duration>', 'with --store: a recorded run whose worker misses heartbeats this long is marked lost', '30s')
+    .option('--heartbeat <duration>', 'with --store: how often the worker renews its runs\' leases', '5s')
     .option('--client-id <id>', 'name shown by the job server\'s "workers" admin command', `cronfleet@${hostname()}`)
     .addHelpText(
       'after',
@@ -64,13 +71,20 @@ export function register(program: Command): void {
         ? openSyslog({ path: opts.syslogSocket, facility: 'user', tag: 'cronfleet-gearman-worker' })
         : null;
       const log = (line: string) => process.stderr.write(`cronfleet gearman-worker: ${line}\n`);
+      const leaseMs = parseDuration(opts.lease, '--lease');
+      const heartbeatMs = parseDuration(opts.heartbeat, '--heartbeat');
+      if (heartbeatMs >= leaseMs) throw new UsageError(`--heartbeat (${opts.heartbeat}) must be shorter than --lease (${opts.lease}), or runs would be lost between beats`);
       let store: Store | null = null;
+      let recorder: RunRecorder | null = null;
       if (opts.store) {
         store = await openStore(opts.store);
         await store.migrate();
+        // Silent for a lease, the worker counts as dead (serve's defaults agree: both 30 s).
+        recorder = new RunRecorder({ store, node: opts.node, clock: systemClock, leaseMs, heartbeatMs, nodeTtlMs: leaseMs, log });
+        await recorder.start();
       }
       const worker = createCronWorker({
-        ...(store && { recorder: { store, node: opts.node } }),
+        ...(recorder && { recorder }),
         conf,
         concurrency: opts.concurrency,
         timeoutMs,
@@ -96,6 +110,7 @@ export function register(program: Command): void {
         process.on('SIGINT', onInt);
       });
       await worker.stop();
+      await recorder?.stop();
       await syslog?.close();
       await store?.close();
     });

@@ -8,10 +8,9 @@ import { systemClock, type Clock } from '../../clock.js';
 import { startTask } from '../../executor/run-task.js';
 import type { TaskResult } from '../../executor/task.js';
 import { GearmanWorker, type WorkOutcome, type WorkerEvent, type WorkerJob } from '../../gearman/worker.js';
-import type { Store } from '../../store/store.js';
-import type { FinishStatus, Run } from '../../store/types.js';
 import type { Syslog } from '../../syslog/index.js';
 import { RecentIds } from './recent.js';
+import type { RunRecorder } from './recorder.js';
 import type { WorkerConf } from './conf.js';
 
 export interface CronWorkerOptions {
@@ -32,17 +31,7 @@ export interface CronWorkerOptions {
   log?: (line: string) => void;
   onEvent?: (e: CronWorkerEvent) => void;
   /** Records every job as a run (schedule `gearman:<function>`) so `cronfleet runs` shows it. */
-  recorder?: { store: Store; node: string };
-}
-
-/** A recorded run holds its lease for the timeout plus this, since no heartbeat renews it. */
-const RECORD_LEASE_SLACK_MS = 60_000;
-const UNBOUNDED_LEASE_MS = 24 * 60 * 60_000;
-
-function finishStatus(r: TaskResult): FinishStatus {
-  if (r.timedOut) return 'timed_out';
-  if (r.cancelled) return 'cancelled';
-  return r.exitCode === 0 ? 'succeeded' : 'failed';
+  recorder?: RunRecorder;
 }
 
 export type CronWorkerEvent =
@@ -74,48 +63,6 @@ export function createCronWorker(opts: CronWorkerOptions): GearmanWorker {
   const log = opts.log ?? (() => {});
   const debug = opts.conf.debug && opts.syslog ? opts.syslog : null;
 
-  // History is a bonus over distributed-cron: a store that fails never stops a job from running.
-  const record = async (job: WorkerJob): Promise<Run | null> => {
-    if (!opts.recorder) return null;
-    const now = clock.now();
-    const timeout = opts.timeoutMs ?? null;
-    try {
-      const run = await opts.recorder.store.startExternalRun({
-        schedule: `gearman:${job.function}`,
-        task: job.function,
-        node: opts.recorder.node,
-        scheduledAt: now,
-        timeoutMs: timeout,
-        leaseMs: timeout === null ? UNBOUNDED_LEASE_MS : timeout + (opts.killGraceMs ?? 10_000) + RECORD_LEASE_SLACK_MS,
-        now,
-      });
-      if (opts.logDir) await opts.recorder.store.setRunLogPath(run.id, path.join(opts.logDir, logName(job)));
-      return run;
-    } catch (err) {
-      log(`could not record ${job.function} in the store: ${(err as Error).message}`);
-      return null;
-    }
-  };
-  const recordEnd = async (run: Run | null, result: TaskResult): Promise<void> => {
-    if (!run || !opts.recorder) return;
-    const status = finishStatus(result);
-    try {
-      await opts.recorder.store.finishRun({
-        runId: run.id,
-        node: opts.recorder.node,
-        startedAt: result.startedAt,
-        status,
-        exitCode: result.exitCode,
-        signal: result.signal,
-        reason: status === 'succeeded' ? null : describeResult(result),
-        output: { stdout: result.stdout, stderr: result.stderr },
-        now: clock.now(),
-      });
-    } catch (err) {
-      log(`could not record the end of run ${run.id}: ${(err as Error).message}`);
-    }
-  };
-
   const handler = async (job: WorkerJob): Promise<WorkOutcome> => {
     const script = Object.hasOwn(opts.conf.jobs, job.function) ? opts.conf.jobs[job.function] : undefined;
     if (script === undefined) {
@@ -131,20 +78,22 @@ export function createCronWorker(opts: CronWorkerOptions): GearmanWorker {
     if (job.unique) inFlight.add(job.unique);
     const startedAt = new Date(clock.now()).toISOString();
     debug?.send('info', `running task ${job.function} at ${startedAt}`);
-    const run = await record(job);
+    const logPath = opts.logDir ? path.join(opts.logDir, logName(job)) : undefined;
+    const run = (await opts.recorder?.begin({ function: job.function, timeoutMs: opts.timeoutMs ?? null, ...(logPath && { logPath }) })) ?? null;
     try {
       const handle = startTask(
         { kind: 'command', argv: [script], shell: false },
         {
-          ...(opts.logDir ? { logPath: path.join(opts.logDir, logName(job)) } : {}),
+          ...(logPath && { logPath }),
           ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
           ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
           env: { CRONFLEET_TASK: job.function, CRONFLEET_GEARMAN_HANDLE: job.handle, CRONFLEET_GEARMAN_UNIQUE: job.unique },
         },
       );
+      opts.recorder?.attach(run, handle);
       const result = await handle.done;
-      await recordEnd(run, result);
       const summary = describeResult(result);
+      await opts.recorder?.end(run, result, summary);
       log(`${job.function} (${job.unique || job.handle}): ${summary}`);
       debug?.send('info', `task ${job.function} started at ${startedAt} ended: ${summary}`);
       opts.onEvent?.({ type: 'finished', job, result });
