@@ -1,9 +1,9 @@
-import type { Schedule } from './types.js';
+import type { FireSchedule } from './rows.js';
 import { newRun, type NewRun } from './retry.js';
 
 /** A fire that was just created (its key was free), waiting for its runs. */
 export interface NewFire {
-  schedule: Schedule;
+  schedule: FireSchedule;
   scheduledAt: number;
   notBefore: number;
   skipReason?: string;

@@ -1,4 +1,4 @@
-import type { Lease, NodeRecord, Run, RunStatus, Schedule, ScheduleSpec, Target } from './types.js';
+import type { Lease, NodeRecord, Run, RunOutput, RunStatus, Schedule, ScheduleSpec, Target } from './types.js';
 
 /**
  * Row shapes shared by both stores. SQLite hands back numbers and 0/1 for booleans; pg hands
@@ -55,23 +55,55 @@ export function runFromRow(r: Row): Run {
   };
 }
 
-export function scheduleFromRow(r: Row): Schedule {
+function targetFromRow(r: Row): Target {
   const kind = String(r.target_kind);
-  const target: Target =
-    kind === 'tag' ? { kind: 'tag', tag: String(r.target_tag) } : kind === 'all' ? { kind: 'all' } : { kind: 'any' };
+  return kind === 'tag' ? { kind: 'tag', tag: String(r.target_tag) } : kind === 'all' ? { kind: 'all' } : { kind: 'any' };
+}
+
+/** What making a fire's runs needs of its schedule: the columns read when fires are created. */
+export type FireSchedule = Pick<Schedule, 'name' | 'task' | 'target' | 'concurrency' | 'timeoutMs'>;
+export const FIRE_SCHEDULE_COLUMNS = 'name, task, target_kind, target_tag, concurrency, timeout_ms';
+
+export function fireScheduleFromRow(r: Row): FireSchedule {
   return {
     name: String(r.name),
-    expr: String(r.expr),
-    timezone: String(r.timezone),
     task: String(r.task),
-    target,
+    target: targetFromRow(r),
     concurrency: String(r.concurrency) as Schedule['concurrency'],
-    misfire: String(r.misfire) as Schedule['misfire'],
+    timeoutMs: numOrNull(r.timeout_ms),
+  };
+}
+
+/**
+ * One copy of each short string that many schedules repeat (expression, zone, task, policies):
+ * the driver makes a fresh string per row, and a scheduler keeps every schedule it reads.
+ */
+const interned = new Map<string, string>();
+const INTERNED_LIMIT = 10_000;
+function intern(value: unknown): string {
+  const s = String(value);
+  const known = interned.get(s);
+  if (known !== undefined) return known;
+  if (interned.size >= INTERNED_LIMIT) interned.clear();
+  interned.set(s, s);
+  return s;
+}
+
+export function scheduleFromRow(r: Row): Schedule {
+  const target = targetFromRow(r);
+  return {
+    name: String(r.name),
+    expr: intern(r.expr),
+    timezone: intern(r.timezone),
+    task: intern(r.task),
+    target,
+    concurrency: intern(r.concurrency) as Schedule['concurrency'],
+    misfire: intern(r.misfire) as Schedule['misfire'],
     misfireLimit: num(r.misfire_limit),
     retries: { max: num(r.retries_max), backoffMs: num(r.retry_backoff_ms) },
     timeoutMs: numOrNull(r.timeout_ms),
     jitterMs: num(r.jitter_ms),
-    source: String(r.source) as Schedule['source'],
+    source: intern(r.source) as Schedule['source'],
     enabled: bool(r.enabled),
     paused: bool(r.paused),
     cursor: numOrNull(r.cursor),
@@ -155,4 +187,14 @@ export function leaseFromRow(r: Row, held: boolean): Lease {
     expiresAt: num(r.expires_at),
     held,
   };
+}
+
+const storableText = (s: string): string => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s);
+
+/**
+ * Output as both stores keep it: a NUL byte becomes U+FFFD, since PostgreSQL's text cannot hold
+ * NUL (storing it failed the whole batch of results it came in). Everything else is kept as is.
+ */
+export function storableOutput(o: RunOutput): RunOutput {
+  return o.stdout.includes('\0') || o.stderr.includes('\0') ? { stdout: storableText(o.stdout), stderr: storableText(o.stderr) } : o;
 }

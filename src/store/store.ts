@@ -54,6 +54,12 @@ export interface Store {
   /** Deletes an API schedule (its runs are kept). ConflictError for config schedules, NotFoundError if absent. */
   deleteApiSchedule(name: string): Promise<void>;
   listSchedules(): Promise<Schedule[]>;
+  /**
+   * A number that changes whenever a schedule is added, removed, or changed in anything but its
+   * cursor (spec, pause, enabled), by any process: a scheduler re-reads all schedules only when
+   * it moved. Cursors move without changing it.
+   */
+  schedulesRevision(): Promise<number>;
   getSchedule(name: string): Promise<Schedule | null>;
   /** Pausing stops fires; resuming moves the cursor to `now` so the pause is not replayed. */
   setPaused(name: string, paused: boolean, now: number): Promise<Schedule>;

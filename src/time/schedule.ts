@@ -61,6 +61,8 @@ class EverySchedule implements CompiledSchedule {
   }
 }
 
+const MEMO_SIZE = 4;
+
 class CronSchedule implements CompiledSchedule {
   private readonly key: string;
   constructor(
@@ -76,17 +78,20 @@ class CronSchedule implements CompiledSchedule {
     return engineFor(this.key, this.pattern, this.timezone, this.dayAnd);
   }
   // Schedules sharing an expression and zone share this object, and a scheduler asks each of
-  // them for the instant after the same cursor: remembering the last answer turns a burst of
-  // 1,000 identical schedules into one computation.
-  private lastAfter = Number.NaN;
-  private lastNext: number | null = null;
+  // them for the instants after the same few cursors (the cursor, the instant planned from it,
+  // the next one): remembering the last few answers turns a burst of 1,000 identical schedules
+  // into a handful of computations instead of croner's ~4 KB of garbage each.
+  private readonly memoAfter = new Float64Array(MEMO_SIZE).fill(Number.NaN);
+  private readonly memoNext: Array<number | null> = new Array<number | null>(MEMO_SIZE).fill(null);
+  private memoAt = 0;
   nextAfter(after: number): number | null {
-    if (after === this.lastAfter) return this.lastNext;
+    for (let i = 0; i < MEMO_SIZE; i++) if (this.memoAfter[i] === after) return this.memoNext[i] ?? null;
     checkInstant(after, 'nextAfter');
     const d = this.engine().nextRun(new Date(after));
     const next = d === null ? null : d.getTime();
-    this.lastAfter = after;
-    this.lastNext = next;
+    this.memoAfter[this.memoAt] = after;
+    this.memoNext[this.memoAt] = next;
+    this.memoAt = (this.memoAt + 1) % MEMO_SIZE;
     return next;
   }
   next(after: number, n: number): number[] {

@@ -275,4 +275,35 @@ describe('Scheduler with an injected clock', () => {
     await advance(clock, s, T0 + 12 * SEC, 500, sch);
     expect((await runsOf(s, 'p')).map((r) => (r.scheduledAt - T0) / SEC)).toEqual([1, 2, 11, 12]);
   });
+
+  it('re-reads all schedules at a refresh only when another process changed one, or once a minute', async () => {
+    const clock = new ManualClock(T0);
+    const s = await store();
+    const other = await store();
+    await s.registerNode(node, clock.now());
+    await s.syncConfigSchedules([spec('a', '* * * * * *'), spec('b', '* * * * * *')], clock.now());
+    let fullReads = 0;
+    const counted: Store = Object.assign(Object.create(s) as Store, {
+      listSchedules: async () => {
+        fullReads++;
+        return s.listSchedules();
+      },
+    });
+    const sch = scheduler(counted, clock, 'n1', undefined, { refreshMs: 5 * SEC });
+    await sch.start();
+    expect(fullReads).toBe(1);
+    // Fires move cursors, which is no reason to re-read.
+    await advance(clock, s, T0 + 20 * SEC, 500, sch);
+    expect(fullReads).toBe(1);
+    // Another process pauses `b`: the next refresh sees it, and `b` stops firing.
+    await other.setPaused('b', true, clock.now());
+    await advance(clock, s, T0 + 30 * SEC, 500, sch);
+    expect(fullReads).toBe(2);
+    const bAfter = (await runsOf(s, 'b')).filter((r) => r.scheduledAt > T0 + 26 * SEC);
+    expect(bAfter).toEqual([]);
+    expect((await runsOf(s, 'a')).filter((r) => r.scheduledAt > T0 + 26 * SEC).length).toBe(4);
+    // Nothing changes for a minute: one full read all the same.
+    await advance(clock, s, T0 + 95 * SEC, 1000, sch);
+    expect(fullReads).toBe(3);
+  });
 });

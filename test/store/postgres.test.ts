@@ -57,8 +57,9 @@ describe('postgres store specifics', () => {
       { version: 1, name: 'init' },
       { version: 2, name: 'api_access' },
       { version: 3, name: 'node_scheduler' },
+      { version: 4, name: 'schedule_revision' },
     ]);
-      expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedules', 'schema_migrations']);
+      expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedule_revision', 'schedules', 'schema_migrations']);
     } finally {
       await c.end();
     }

@@ -47,8 +47,9 @@ describe('sqlite store specifics', () => {
       { version: 1, name: 'init' },
       { version: 2, name: 'api_access' },
       { version: 3, name: 'node_scheduler' },
+      { version: 4, name: 'schedule_revision' },
     ]);
-    expect(tables.map((t) => (t as { name: string }).name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedules', 'schema_migrations']);
+    expect(tables.map((t) => (t as { name: string }).name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedule_revision', 'schedules', 'schema_migrations']);
     expect(mode).toBe('wal');
   });
 

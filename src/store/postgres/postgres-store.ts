@@ -9,6 +9,7 @@ import {
   sameSpec,
   scheduleFromRow,
   scheduleSpecValues,
+  storableOutput,
 } from '../rows.js';
 import { runFilterSql } from '../run-filter.js';
 import type { Store } from '../store.js';
@@ -179,6 +180,11 @@ export class PostgresStore implements Store {
     return (await this.db.query('SELECT * FROM schedules ORDER BY name')).map(scheduleFromRow);
   }
 
+  async schedulesRevision(): Promise<number> {
+    const [row] = await this.db.query('SELECT revision FROM schedule_revision WHERE id = 1');
+    return num(row!.revision);
+  }
+
   async getSchedule(name: string): Promise<Schedule | null> {
     const [row] = await this.db.query('SELECT * FROM schedules WHERE name = $1', [name]);
     return row ? scheduleFromRow(row) : null;
@@ -241,7 +247,8 @@ export class PostgresStore implements Store {
   }
 
   async updateRunOutput(runId: number, output: RunOutput): Promise<void> {
-    const r = await this.db.pool.query('UPDATE runs SET stdout = $2, stderr = $3 WHERE id = $1', [runId, output.stdout, output.stderr]);
+    const { stdout, stderr } = storableOutput(output);
+    const r = await this.db.pool.query('UPDATE runs SET stdout = $2, stderr = $3 WHERE id = $1', [runId, stdout, stderr]);
     if (r.rowCount === 0) throw new NotFoundError('run', String(runId));
   }
 

@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { retryOf } from '../retry.js';
-import { RUN_COLUMNS, num, runFromRow, scheduleFromRow } from '../rows.js';
+import { RUN_COLUMNS, num, runFromRow, scheduleFromRow, storableOutput } from '../rows.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
 import { rows, type Q } from './db.js';
 import { insertRuns } from './fires.js';
@@ -38,26 +38,16 @@ export async function nextQueuedAt(c: Q, node: string, tasks: string[], tags: st
  * applied gets its retry as the schedule's policy says.
  */
 export async function finishRunsTx(c: Q, reqs: FinishRequest[]): Promise<FinishResult[]> {
+  // One JSON parameter holds the requests as they are (see INSERT_RUNS in fires.ts).
   const applied = await rows(
     c,
-    `UPDATE runs r SET status = x.status, finished_at = x.finished_at, exit_code = x.exit_code, signal = x.signal, reason = x.reason,
-       stdout = x.stdout, stderr = x.stderr, lease_until = NULL, started_at = COALESCE(x.started_at, r.started_at)
-     FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int4[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[])
-       AS x(id, node, status, finished_at, exit_code, signal, reason, stdout, stderr, started_at)
-     WHERE r.id = x.id AND r.status = 'running' AND r.node = x.node
+    `UPDATE runs r SET status = x.status, finished_at = x.now, exit_code = x."exitCode", signal = x.signal, reason = x.reason,
+       stdout = x.output->>'stdout', stderr = x.output->>'stderr', lease_until = NULL, started_at = COALESCE(x."startedAt", r.started_at)
+     FROM json_to_recordset($1::json) AS x("runId" int8, "node" text, "status" text, "now" int8, "exitCode" int4, "signal" text,
+       "reason" text, "output" json, "startedAt" int8)
+     WHERE r.id = x."runId" AND r.status = 'running' AND r.node = x.node
      RETURNING r.id`,
-    [
-      reqs.map((r) => r.runId),
-      reqs.map((r) => r.node),
-      reqs.map((r) => r.status),
-      reqs.map((r) => r.now),
-      reqs.map((r) => r.exitCode),
-      reqs.map((r) => r.signal),
-      reqs.map((r) => r.reason),
-      reqs.map((r) => r.output.stdout),
-      reqs.map((r) => r.output.stderr),
-      reqs.map((r) => r.startedAt ?? null),
-    ],
+    [JSON.stringify(reqs.some((r) => storableOutput(r.output) !== r.output) ? reqs.map((r) => ({ ...r, output: storableOutput(r.output) })) : reqs)],
   );
   const ids = new Set(applied.map((r) => num(r.id)));
   const retrying = reqs.filter((r) => ids.has(r.runId) && (r.status === 'failed' || r.status === 'timed_out'));

@@ -1,7 +1,7 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { planFireRuns, type ActiveRun, type NewFire, type NodeLiveness } from '../fire-runs.js';
 import { NEW_RUN_COLUMNS, newRunValues, type NewRun } from '../retry.js';
-import { bool, num, scheduleFromRow, stringList, type Row } from '../rows.js';
+import { FIRE_SCHEDULE_COLUMNS, bool, fireScheduleFromRow, num, scheduleFromRow, stringList, type Row } from '../rows.js';
 import type { CreatedFire, FireBatchResult, FireOptions, FirePlan, Run } from '../types.js';
 import { jsonList, type SqliteDb } from './db.js';
 
@@ -18,8 +18,8 @@ export function createDueFiresTx(db: SqliteDb, plans: FirePlan[], opts: FireOpti
   const stale: string[] = [];
   // Read once, then compare-and-set per plan without RETURNING: in SQLite, RETURNING * made
   // each of 1,000 updates ~5x slower.
-  const rows = db.all('SELECT * FROM schedules WHERE name IN (SELECT value FROM json_each(?))', jsonList(plans.map((p) => p.schedule)));
-  const byName = new Map(rows.map((r) => [String(r.name), scheduleFromRow(r)]));
+  const rows = db.all(`SELECT ${FIRE_SCHEDULE_COLUMNS} FROM schedules WHERE name IN (SELECT value FROM json_each(?))`, jsonList(plans.map((p) => p.schedule)));
+  const byName = new Map(rows.map((r) => [String(r.name), fireScheduleFromRow(r)]));
   for (const plan of plans) {
     // `IS` compares NULL to NULL as equal: a first pass (cursor null) is a valid fromCursor.
     const moved = db.run(
@@ -28,14 +28,12 @@ export function createDueFiresTx(db: SqliteDb, plans: FirePlan[], opts: FireOpti
       plan.schedule,
       plan.fromCursor,
     );
-    const before = byName.get(plan.schedule);
-    if (moved.changes !== 1 || !before) {
+    const schedule = byName.get(plan.schedule);
+    if (moved.changes !== 1 || !schedule) {
       stale.push(plan.schedule);
       continue;
     }
     applied.push(plan.schedule);
-    const schedule = { ...before, cursor: plan.toCursor };
-    byName.set(plan.schedule, schedule);
     for (const f of plan.fires) {
       const r = db.run(INSERT_FIRE, plan.schedule, f.scheduledAt, 0, opts.node, opts.now);
       if (r.changes === 1) {

@@ -1,7 +1,7 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { retryOf } from '../retry.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
-import { RUN_COLUMNS, runFromRow, scheduleFromRow, type Row } from '../rows.js';
+import { RUN_COLUMNS, runFromRow, scheduleFromRow, storableOutput, type Row } from '../rows.js';
 import { jsonList, type SqliteDb } from './db.js';
 import { insertRun } from './fires.js';
 
@@ -34,7 +34,14 @@ export function claimRunsTx(db: SqliteDb, req: ClaimRequest): Run[] {
     leaseUntil,
     jsonList(picked.map((r) => r.id)),
   );
-  return picked.map((r) => ({ ...r, status: 'running', node: req.node, startedAt: req.now, leaseUntil }));
+  // The rows were just read for this claim: they become the claimed runs in place.
+  for (const r of picked) {
+    r.status = 'running';
+    r.node = req.node;
+    r.startedAt = req.now;
+    r.leaseUntil = leaseUntil;
+  }
+  return picked;
 }
 
 export function nextQueuedAt(db: SqliteDb, node: string, tasks: string[], tags: string[]): number | null {
@@ -44,25 +51,27 @@ export function nextQueuedAt(db: SqliteDb, node: string, tasks: string[], tags: 
 }
 
 export function finishRunTx(db: SqliteDb, req: FinishRequest): FinishResult {
+  const output = storableOutput(req.output);
+  // The whole row comes back only when a retry may follow: most runs succeed, and reading 21
+  // columns back for each of 1,000 results a second was most of this path's garbage.
+  const retryable = req.status === 'failed' || req.status === 'timed_out';
   const row = db.get(
     `UPDATE runs SET status = ?, finished_at = ?, exit_code = ?, signal = ?, reason = ?, stdout = ?, stderr = ?, lease_until = NULL,
        started_at = COALESCE(?, started_at)
-     WHERE id = ? AND status = 'running' AND node = ? RETURNING ${RUN_COLUMNS}`,
+     WHERE id = ? AND status = 'running' AND node = ? RETURNING ${retryable ? RUN_COLUMNS : 'id'}`,
     req.status,
     req.now,
     req.exitCode,
     req.signal,
     req.reason,
-    req.output.stdout,
-    req.output.stderr,
+    output.stdout,
+    output.stderr,
     req.startedAt ?? null,
     req.runId,
     req.node,
   );
   if (!row) return { applied: false, retry: null };
-  const run = runFromRow(row);
-  const retry = req.status === 'failed' || req.status === 'timed_out' ? retryRun(db, run, req.now) : null;
-  return { applied: true, retry };
+  return { applied: true, retry: retryable ? retryRun(db, runFromRow(row), req.now) : null };
 }
 
 function retryRun(db: SqliteDb, run: Run, now: number): Run | null {

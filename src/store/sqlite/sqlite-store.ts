@@ -4,10 +4,12 @@ import {
   RUN_COLUMNS,
   SCHEDULE_SPEC_COLUMNS,
   leaseFromRow,
+  num,
   runFromRow,
   sameSpec,
   scheduleFromRow,
   scheduleSpecValues,
+  storableOutput,
 } from '../rows.js';
 import { runFilterSql } from '../run-filter.js';
 import type { Store } from '../store.js';
@@ -147,6 +149,10 @@ export class SqliteStore implements Store {
     return this.sql.all('SELECT * FROM schedules ORDER BY name').map(scheduleFromRow);
   }
 
+  async schedulesRevision(): Promise<number> {
+    return num(this.sql.get('SELECT revision FROM schedule_revision WHERE id = 1')!.revision);
+  }
+
   async getSchedule(name: string): Promise<Schedule | null> {
     const row = this.sql.get('SELECT * FROM schedules WHERE name = ?', name);
     return row ? scheduleFromRow(row) : null;
@@ -195,7 +201,8 @@ export class SqliteStore implements Store {
   }
 
   async updateRunOutput(runId: number, output: RunOutput): Promise<void> {
-    const r = this.sql.run('UPDATE runs SET stdout = ?, stderr = ? WHERE id = ?', output.stdout, output.stderr, runId);
+    const { stdout, stderr } = storableOutput(output);
+    const r = this.sql.run('UPDATE runs SET stdout = ?, stderr = ? WHERE id = ?', stdout, stderr, runId);
     if (r.changes === 0) throw new NotFoundError('run', String(runId));
   }
 

@@ -93,6 +93,24 @@ export function runsSuite(ctx: SuiteContext): void {
       expect(await ctx.store.getRunOutput(999_999)).toBeNull();
     });
 
+    test('keeps output holding NUL bytes and odd text, NUL as U+FFFD, without failing the batch it came in', async () => {
+      await ctx.store.syncConfigSchedules([spec('a')], T0);
+      await ctx.store.registerNode(nodeInfo('n1', ['work']), T0);
+      await ctx.store.createDueFires([plan('a', T0, [T0 + 1, T0 + 2])], fireOpts(T0));
+      const [bad, good] = (await claim(ctx.store, 'n1', T0 + MIN)).map((r) => r.id);
+      await ctx.store.updateRunOutput(bad!, { stdout: 'live\0', stderr: '' });
+      expect(await ctx.store.getRunOutput(bad!)).toEqual({ stdout: 'live\uFFFD', stderr: '' });
+      const odd = 'quote " backslash \\ tab \t unicode é ✓ \u2028 {"json": [1]}';
+      const results = await ctx.store.finishRuns([
+        { runId: bad!, node: 'n1', status: 'succeeded', exitCode: 0, signal: null, reason: null, output: { stdout: 'a\0b', stderr: '\0' }, now: T0 + MIN + 5 },
+        { runId: good!, node: 'n1', status: 'failed', exitCode: 3, signal: null, reason: 'exit 3', output: { stdout: odd, stderr: '' }, now: T0 + MIN + 6 },
+      ]);
+      expect(results.map((r) => r.applied)).toEqual([true, true]);
+      expect(await ctx.store.getRunOutput(bad!)).toEqual({ stdout: 'a\uFFFDb', stderr: '\uFFFD' });
+      expect(await ctx.store.getRunOutput(good!)).toEqual({ stdout: odd, stderr: '' });
+      expect(await ctx.store.getRun(good!)).toMatchObject({ status: 'failed', exitCode: 3, reason: 'exit 3', finishedAt: T0 + MIN + 6 });
+    });
+
     test('takes the instant the task really started, when given, over the claim instant', async () => {
       const id = await queuedRun(ctx.store);
       await claim(ctx.store, 'n1', T0 + MIN);

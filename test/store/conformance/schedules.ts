@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError, ConflictError, NotFoundError } from '../../../src/errors.js';
 import type { SuiteContext } from '../conformance.js';
-import { T0, spec } from '../fixtures.js';
+import { T0, fireOpts, nodeInfo, plan, spec } from '../fixtures.js';
 
 export function schedulesSuite(ctx: SuiteContext): void {
   describe('schedules', () => {
@@ -21,6 +21,25 @@ export function schedulesSuite(ctx: SuiteContext): void {
         updatedAt: T0,
         source: 'config',
       });
+    });
+
+    test('the schedules revision moves on every change but a cursor\'s, whoever makes it', async () => {
+      const moves = async (what: () => Promise<unknown>): Promise<boolean> => {
+        const before = await ctx.store.schedulesRevision();
+        await what();
+        return (await ctx.store.schedulesRevision()) !== before;
+      };
+      expect(await moves(() => ctx.store.syncConfigSchedules([spec('a'), spec('b')], T0))).toBe(true);
+      expect(await moves(() => ctx.store.syncConfigSchedules([spec('a'), spec('b')], T0 + 1))).toBe(false);
+      expect(await moves(() => ctx.store.syncConfigSchedules([spec('a', { expr: '*/5 * * * *' }), spec('b')], T0 + 2))).toBe(true);
+      expect(await moves(() => ctx.store.syncConfigSchedules([spec('a', { expr: '*/5 * * * *' })], T0 + 3))).toBe(true);
+      await ctx.store.registerNode(nodeInfo('n1', ['work']), T0);
+      expect(await moves(() => ctx.store.createDueFires([plan('a', T0, [T0 + 60_000])], fireOpts(T0 + 60_000)))).toBe(false);
+      expect((await ctx.store.getSchedule('a'))!.cursor).toBe(T0 + 60_000);
+      expect(await moves(() => ctx.store.setPaused('a', true, T0 + 4))).toBe(true);
+      expect(await moves(() => ctx.store.setPaused('a', false, T0 + 5))).toBe(true);
+      expect(await moves(() => ctx.store.putApiSchedule({ ...spec('api'), name: 'api' }, T0 + 6))).toBe(true);
+      expect(await moves(() => ctx.store.deleteApiSchedule('api'))).toBe(true);
     });
 
     test('sync updates changed schedules keeping the cursor, and disables removed ones', async () => {
