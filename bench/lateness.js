@@ -4,7 +4,8 @@
 //       burst), built-in no-op task; (b) spawn: 50 fires/s of /bin/true.
 // On SQLite and on PostgreSQL (127.0.0.1:5432, a scratch database made and dropped here), plus the
 // naive floor: the same 10,000 schedules as bare croner timers in one process (no store, no spawn).
-// Prints one JSON line per scenario. Usage: node bench/lateness.js [--seconds 10] [--stores sqlite,postgres]
+// Prints one JSON line per scenario.
+// Usage: node bench/lateness.js [--seconds 10] [--stores sqlite,postgres] [--scenarios burst,spawn] [--no-floor]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,8 @@ const opt = (name, dflt) => {
 };
 const SECONDS = Number(opt('seconds', '10'));
 const STORES = opt('stores', 'sqlite,postgres').split(',');
+const SCENARIOS = opt('scenarios', 'burst,spawn').split(',');
+const FLOOR = !args.includes('--no-floor');
 const BIN = fileURLToPath(new URL('../bin/cronfleet.js', import.meta.url));
 const PG = 'postgres://postgres@127.0.0.1:5432';
 const CLK_TCK = 100;
@@ -159,9 +162,9 @@ async function cronerFloor() {
 }
 
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-console.log(JSON.stringify({ ...(await cronerFloor()), load: load() }));
+if (FLOOR) console.log(JSON.stringify({ ...(await cronerFloor()), load: load() }));
 for (const store of STORES) {
-  for (const scenario of ['burst', 'spawn']) {
+  for (const scenario of SCENARIOS) {
     console.log(JSON.stringify({ ...(await runServe(scenario, store)), load: load() }));
   }
 }

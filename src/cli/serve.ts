@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { OffsetClock } from '../clock.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
+import { applyMemoryProfile } from '../node/memory.js';
 import { startNode } from '../node/node.js';
 import { addConfigOption, loadNodeConfig, type ConfigOpts } from './context.js';
 
@@ -26,6 +27,7 @@ stops them (recorded cancelled). A second signal stops them at once.`,
     .action(async (opts: ConfigOpts & { scheduler: boolean; logLevel?: string }) => {
       const cfg = await loadNodeConfig(opts);
       if (!opts.scheduler) cfg.scheduler = false;
+      applyMemoryProfile(cfg.memory);
       const log = createLogger({ level: opts.logLevel ?? cfg.log.level, name: cfg.node.name });
       // Shifts this process's clock, to rehearse a drifting machine: the node must flag it and keep
       // following the store's clock.
@@ -37,6 +39,9 @@ stops them (recorded cancelled). A second signal stops them at once.`,
         clock.offsetMs = Number(offset);
       }
       const node = await startNode(cfg, { log, ...(clock && { clock }) });
+      // The schedules are in the store now and the node reads them from there: the config's copy
+      // (some 4 MB for 10,000 schedules) need not live as long as the process.
+      cfg.schedules = [];
       await new Promise<void>((resolve) => {
         let signals = 0;
         const onSignal = (sig: NodeJS.Signals) => {

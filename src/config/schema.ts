@@ -246,6 +246,10 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
     .default({ level: 'info' }),
+  memory: z
+    .enum(['lean', 'v8'], { error: 'expected lean (bounded young generation, old one grown by half what survives) or v8 (V8\'s own sizing)' })
+    .default('lean')
+    .describe('Heap sizing of serve: lean keeps a node with 10,000 schedules near 115 MB; v8 leaves V8\'s defaults.'),
 });
 
 export type ConfigFile = z.infer<typeof configSchema>;

@@ -1,5 +1,6 @@
 import type { ScheduleSpec } from '../store/types.js';
 import type { TaskDef } from '../executor/task.js';
+import type { MemoryProfile } from '../node/memory.js';
 
 /** A node's config after validation: typed, defaults applied, durations in ms, paths absolute. */
 export interface NodeConfig {
@@ -27,6 +28,8 @@ export interface NodeConfig {
   http: false | { host: string; port: number; metrics: 'open' | 'token'; bodyLimit: number };
   stateKeepers: Array<{ cluster: string; stateFile: string; priority: number; leaseMs: number }>;
   log: { level: string };
+  /** Heap sizing of `serve` (see node/memory.ts). */
+  memory: MemoryProfile;
   /** Pruning of finished runs and their logs; false keeps everything. */
   retention: false | { maxAgeMs: number | null; keepPerSchedule: number | null; everyMs: number };
   notifications: {
