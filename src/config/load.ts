@@ -210,6 +210,7 @@ function normalize(cfg: ConfigFile, file: string | null, locate: Locate, overrid
       return { cluster: k.cluster, stateFile: resolve(base, k.stateFile), priority: k.priority, leaseMs };
     }),
     log: { level: cfg.log.level },
+    memory: cfg.memory,
     retention: cfg.retention
       ? {
           maxAgeMs: cfg.retention.maxAge === undefined ? null : dur(cfg.retention.maxAge, ['retention', 'maxAge']),
