@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { OffsetClock } from '../clock.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log/logger.js';
-import { applyMemoryProfile } from '../node/memory.js';
+import { applyMemoryProfile, collectStartupGarbage } from '../node/memory.js';
 import { startNode } from '../node/node.js';
 import { addConfigOption, loadNodeConfig, type ConfigOpts } from './context.js';
 
@@ -42,6 +42,7 @@ stops them (recorded cancelled). A second signal stops them at once.`,
       // The schedules are in the store now and the node reads them from there: the config's copy
       // (some 4 MB for 10,000 schedules) need not live as long as the process.
       cfg.schedules = [];
+      collectStartupGarbage(cfg.memory);
       await new Promise<void>((resolve) => {
         let signals = 0;
         const onSignal = (sig: NodeJS.Signals) => {
