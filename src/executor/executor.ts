@@ -221,23 +221,29 @@ export class Executor {
       this.queueFinish(run, 'failed', null, null, `task "${run.task}" is not offered by node ${this.opts.node.name}`, { stdout: '', stderr: '' });
       return;
     }
-    const logPath = task.kind === 'builtin' ? undefined : join(dataDir, 'logs', `${run.id}.log`);
+    // A built-in task has no process: no log file, no environment to build.
+    const builtin = task.kind === 'builtin';
+    const logPath = builtin ? undefined : join(dataDir, 'logs', `${run.id}.log`);
     const handle = startTask(task, {
       ...(logPath !== undefined && { logPath }),
       ...(run.timeoutMs !== null && { timeoutMs: run.timeoutMs }),
       killGraceMs: this.opts.killGraceMs,
-      env: {
-        CRONFLEET_RUN_ID: String(run.id),
-        CRONFLEET_SCHEDULE: run.schedule,
-        CRONFLEET_TASK: run.task,
-        CRONFLEET_SCHEDULED_AT: new Date(run.scheduledAt).toISOString(),
-        CRONFLEET_ATTEMPT: String(run.attempt),
-        CRONFLEET_NODE: this.opts.node.name,
-      },
+      ...(!builtin && {
+        env: {
+          CRONFLEET_RUN_ID: String(run.id),
+          CRONFLEET_SCHEDULE: run.schedule,
+          CRONFLEET_TASK: run.task,
+          CRONFLEET_SCHEDULED_AT: new Date(run.scheduledAt).toISOString(),
+          CRONFLEET_ATTEMPT: String(run.attempt),
+          CRONFLEET_NODE: this.opts.node.name,
+        },
+      }),
     });
     const entry: Active = { run, handle, stopReason: null, revoked: false, flushed: { stdout: '', stderr: '' }, timeoutMs: run.timeoutMs ?? task.timeoutMs ?? null };
     this.active.set(run.id, entry);
-    log.info({ run: run.id, schedule: run.schedule, task: run.task, attempt: run.attempt, pid: handle.pid, lateMs: clock.now() - run.scheduledAt }, 'run started');
+    if (log.isLevelEnabled('info')) {
+      log.info({ run: run.id, schedule: run.schedule, task: run.task, attempt: run.attempt, pid: handle.pid, lateMs: clock.now() - run.scheduledAt }, 'run started');
+    }
     if (logPath) {
       store.setRunLogPath(run.id, logPath).catch((err: unknown) => log.warn({ run: run.id, err: (err as Error).message }, 'could not record the log path'));
     }
@@ -265,10 +271,12 @@ export class Executor {
       reason = result.error ?? (result.signal ? `killed by ${result.signal}` : `exit status ${result.exitCode}`);
     }
     const level = status === 'succeeded' ? 'info' : 'warn';
-    this.opts.log[level](
-      { run: run.id, schedule: run.schedule, status, exitCode: result.exitCode, signal: result.signal, reason, durationMs: result.finishedAt - result.startedAt },
-      'run finished',
-    );
+    if (this.opts.log.isLevelEnabled(level)) {
+      this.opts.log[level](
+        { run: run.id, schedule: run.schedule, status, exitCode: result.exitCode, signal: result.signal, reason, durationMs: result.finishedAt - result.startedAt },
+        'run finished',
+      );
+    }
     // Task timestamps come from the process's own clock; the node follows the store's.
     const startedAt = result.startedAt + (this.opts.clock.now() - Date.now());
     this.opts.onFinished?.(run, status, result, startedAt);

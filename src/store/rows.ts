@@ -33,10 +33,10 @@ export function runFromRow(r: Row): Run {
   return {
     id: num(r.id),
     schedule: String(r.schedule),
-    task: String(r.task),
+    task: intern(r.task),
     scheduledAt: num(r.scheduled_at),
     attempt: num(r.attempt),
-    status: String(r.status) as RunStatus,
+    status: intern(r.status) as RunStatus,
     targetNode: strOrNull(r.target_node),
     targetTag: strOrNull(r.target_tag),
     node: strOrNull(r.node),
@@ -75,8 +75,9 @@ export function fireScheduleFromRow(r: Row): FireSchedule {
 }
 
 /**
- * One copy of each short string that many schedules repeat (expression, zone, task, policies):
- * the driver makes a fresh string per row, and a scheduler keeps every schedule it reads.
+ * One copy of each short string that many rows repeat (expression, zone, task, policies, run
+ * status): the driver makes a fresh string per row, and a scheduler keeps every schedule it
+ * reads, an executor every run it holds.
  */
 const interned = new Map<string, string>();
 const INTERNED_LIMIT = 10_000;
