@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, test } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
+import { PAGE_CACHE_KIB, SqliteDb } from '../../src/store/sqlite/db.js';
 import { openStore } from '../../src/store/index.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { defineStoreConformance } from './conformance.js';
@@ -51,6 +52,13 @@ describe('sqlite store specifics', () => {
     ]);
     expect(tables.map((t) => (t as { name: string }).name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedule_revision', 'schedules', 'schema_migrations']);
     expect(mode).toBe('wal');
+  });
+
+  test('a connection keeps a 2 MB page cache, not the 16 MB better-sqlite3 builds SQLite with', () => {
+    const db = new SqliteDb(join(dir, 'cache.db'));
+    expect(db.db.pragma('cache_size', { simple: true })).toBe(-PAGE_CACHE_KIB);
+    expect(new Database(':memory:').pragma('cache_size', { simple: true })).toBe(-16000);
+    db.db.close();
   });
 
   test('sqlite::memory: opens a private in-memory store', async () => {

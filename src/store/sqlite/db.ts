@@ -4,6 +4,9 @@ import { loadMigrations, migrationsDir } from '../migration-files.js';
 
 type Param = string | number | bigint | null | boolean;
 
+/** Page cache per connection, in KiB. */
+export const PAGE_CACHE_KIB = 2000;
+
 /**
  * One better-sqlite3 connection with a cache of prepared statements. Statements are prepared on
  * first use because the tables they name exist only after `migrate()`.
@@ -20,6 +23,10 @@ export class SqliteDb {
     this.db.pragma('busy_timeout = 10000');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
+    // better-sqlite3 builds SQLite with a 16 MB page cache per connection, which a node filled as
+    // its history grew (RSS +15 MB over its first minute at 1,000 runs a second); SQLite's own
+    // default of 2 MB holds the pages a node works on, and the OS caches the rest of the file.
+    this.db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
   }
 
   stmt(sql: string): Database.Statement {
