@@ -10,6 +10,9 @@ import { ResultQueue } from './results.js';
 import { startTask } from './run-task.js';
 import type { TaskDef, TaskHandle, TaskResult } from './task.js';
 
+/** Longest stretch of run starts before the event loop gets a turn. */
+const START_SLICE_MS = 20;
+
 export interface ExecutorOptions {
   store: Store;
   clock: Clock;
@@ -60,6 +63,9 @@ export class Executor {
   /** Claimed ahead of their instant, waiting for it (see prefetchMs). */
   private readonly held = new Map<number, Run>();
   private readonly heldTimers = new Map<number, () => void>();
+  /** Held runs that are due, in the order they start (see drainStarts). */
+  private readonly startQueue = new Set<number>();
+  private startsDeferred = false;
   private readonly results: ResultQueue;
   private timers: Repeating[] = [];
   private dueTimer: (() => void) | null = null;
@@ -173,9 +179,10 @@ export class Executor {
       this.counts.claimed += runs.length;
       const at = clock.now();
       for (const run of runs) {
-        if (run.notBefore <= at) this.startRun(run);
+        if (run.notBefore <= at) this.startSoon(run);
         else this.hold(run);
       }
+      this.kickStarts();
       if (runs.length < room) break;
     }
     await this.armDueTimer();
@@ -194,14 +201,51 @@ export class Executor {
         return;
       }
       this.heldTimers.delete(at);
-      for (const r of [...this.held.values()]) {
-        if (r.notBefore > at) continue;
-        this.held.delete(r.id);
-        this.startRun(r);
-      }
+      for (const r of [...this.held.values()]) if (r.notBefore <= at) this.startSoon(r);
+      this.kickStarts();
     };
     this.heldTimers.set(at, this.opts.clock.setTimer(at - this.opts.clock.now(), fire));
   }
+
+  /**
+   * Queues a claimed run that is due to start after those already waiting (kickStarts starts
+   * them). Until it starts it stays held: heartbeats renew its lease, a cancel reaches it, it
+   * counts against concurrency.
+   */
+  private startSoon(run: Run): void {
+    this.held.set(run.id, run);
+    this.startQueue.add(run.id);
+  }
+
+  /** Starts the queued runs now, unless a slice is already waiting for its turn. */
+  private kickStarts(): void {
+    if (!this.startsDeferred) this.drainStarts();
+  }
+
+  /**
+   * Spawning a process blocks the event loop for its fork and exec (1-15 ms, by machine and by
+   * this process's size): a claim of 64 due runs started in one go held it for a second or
+   * more, long enough for this node's heartbeats to lapse and its leases to be swept. Runs start
+   * in order for at most START_SLICE_MS at a time, then the event loop turns (heartbeats, timers,
+   * results) before the next slice.
+   */
+  private readonly drainStarts = (): void => {
+    this.startsDeferred = false;
+    const until = performance.now() + START_SLICE_MS;
+    for (const id of this.startQueue) {
+      if (performance.now() >= until) {
+        this.startsDeferred = true;
+        setImmediate(this.drainStarts);
+        return;
+      }
+      this.startQueue.delete(id);
+      const run = this.held.get(id);
+      // Gone while it waited: cancelled, or its lease taken over.
+      if (!run) continue;
+      this.held.delete(id);
+      this.startRun(run);
+    }
+  };
 
   /** Wakes at the earliest queued run that is not due yet (jitter, retry backoff). */
   private async armDueTimer(): Promise<void> {

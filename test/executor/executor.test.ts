@@ -100,6 +100,47 @@ schedules:
     expect(Math.max(...runs.map((r) => overlapping(r.startedAt!)))).toBe(2);
   });
 
+  it('starts a burst of due runs in slices, so the event loop (heartbeats, timers) keeps turning', async () => {
+    const count = 128;
+    const n = await start(
+      `
+tasks:
+  t: { command: [/bin/true] }
+schedules:
+${Array.from({ length: count }, (_, i) => `  - { name: b${i}, ${never}, task: t }`).join('\n')}`,
+      `, concurrency: ${count}`,
+      '1h',
+    );
+    // One fire per schedule, all at the same instant a moment ahead: claimed ahead, started together.
+    const at = Math.ceil((n.clock.now() + 1_500) / 1000) * 1000;
+    const plans = [];
+    for (let i = 0; i < count; i++) {
+      const cursor = (await n.store.getSchedule(`b${i}`))!.cursor;
+      plans.push({ schedule: `b${i}`, fromCursor: cursor, toCursor: at, fires: [{ scheduledAt: at, notBefore: at }] });
+    }
+    const created = await n.store.createDueFires(plans, { now: n.clock.now(), nodeTtlMs: 30_000, node: 'test' });
+    const ids = created.fires.map((f) => f.runs[0]!.id);
+    expect(ids).toHaveLength(count);
+    let last = performance.now();
+    let gap = 0;
+    const tick = setInterval(() => {
+      const now = performance.now();
+      gap = Math.max(gap, now - last);
+      last = now;
+    }, 5);
+    try {
+      const runs = await Promise.all(ids.map((id) => final(n, id)));
+      expect(runs.map((r) => r.status)).toEqual(ids.map(() => 'succeeded'));
+      const starts = runs.map((r) => r.startedAt!);
+      const burst = Math.max(...starts) - Math.min(...starts);
+      // Started in one go, the burst would hold the loop for all of it; sliced, for ~20 ms and a spawn.
+      expect(burst).toBeGreaterThan(60);
+      expect(gap).toBeLessThan(burst / 2);
+    } finally {
+      clearInterval(tick);
+    }
+  });
+
   it('forbid: skips a fire while the previous run is still going, never two at once', async () => {
     const n = await start(`
 tasks:
