@@ -55,8 +55,12 @@ export function planFireRuns(
   nodes: NodeLiveness[],
   now: number,
   nodeTtlMs: number,
+  creator?: string,
 ): RunsForFires {
-  const live = nodes.filter((n) => isLive(n, now, nodeTtlMs));
+  // The node creating the fires is alive at this instant whatever its last heartbeat says: after
+  // the store was out of reach, its first pass may come before its first heartbeat, and judging
+  // it by the old one skipped fires as if no node offered their task.
+  const live = nodes.filter((n) => (n.name === creator && !n.draining) || isLive(n, now, nodeTtlMs));
   const out: RunsForFires = { runs: [], cancelQueued: [], requestCancel: [] };
   // Active runs per schedule: stored ones by id, ones made in this batch by their entry in `out.runs`.
   const activeBySchedule = new Map<string, Array<ActiveRun | { batch: NewRun; at: number }>>();

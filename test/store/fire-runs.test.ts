@@ -17,6 +17,18 @@ describe('planFireRuns', () => {
     expect(isLive(live('a', { draining: true }), T0, 100)).toBe(false);
   });
 
+  test('the node creating the fires counts as live however old its heartbeat (it is running this), unless draining', () => {
+    const s = schedule();
+    const stale = [live('me', { heartbeatAt: 0 }), live('other', { heartbeatAt: 0 })];
+    expect(planFireRuns([fire(s, T0)], [], stale, T0, 1000, 'me').runs.map((r) => r.run.status)).toEqual(['queued']);
+    expect(planFireRuns([fire(s, T0)], [], stale, T0, 1000).runs.map((r) => r.run.status)).toEqual(['skipped']);
+    const draining = [live('me', { heartbeatAt: 0, draining: true })];
+    expect(planFireRuns([fire(s, T0)], [], draining, T0, 1000, 'me').runs.map((r) => r.run.status)).toEqual(['skipped']);
+    // For `all`, the creator gets its run; the stale other node does not.
+    const all = schedule({ target: { kind: 'all' } });
+    expect(planFireRuns([fire(all, T0)], [], stale, T0, 1000, 'me').runs.map((r) => r.run.targetNode)).toEqual(['me']);
+  });
+
   test('a skip reason wins over targeting and concurrency', () => {
     const s = schedule({ concurrency: 'forbid' });
     const out = planFireRuns([fire(s, T0, { skipReason: 'misfire' })], [{ id: 9, schedule: 's', status: 'running' }], [], T0, 1000);
