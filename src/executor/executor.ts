@@ -66,6 +66,8 @@ export class Executor {
   /** Held runs that are due, in the order they start (see drainStarts). */
   private readonly startQueue = new Set<number>();
   private startsDeferred = false;
+  /** When the last heartbeat began, on the node's clock. */
+  private lastBeatAt: number | null = null;
   private readonly results: ResultQueue;
   private timers: Repeating[] = [];
   private dueTimer: (() => void) | null = null;
@@ -360,6 +362,10 @@ export class Executor {
   private async heartbeat(): Promise<void> {
     const { store, clock, node, log } = this.opts;
     const now = clock.now();
+    // A beat that comes late or takes long eats into the leases it renews: say so, with how much.
+    const lateMs = this.lastBeatAt === null ? 0 : now - this.lastBeatAt - this.opts.heartbeatMs;
+    this.lastBeatAt = now;
+    const began = performance.now();
     const res = await store.heartbeat({
       node,
       clockSkewMs: this.opts.clockSkewMs?.() ?? 0,
@@ -385,6 +391,10 @@ export class Executor {
       const entry = this.active.get(id);
       if (entry) entry.revoked = true;
       this.stopRun(id, 'lease lost: the run was taken over');
+    }
+    const tookMs = Math.round(performance.now() - began);
+    if (lateMs + tookMs > this.opts.leaseMs / 3) {
+      log.warn({ lateMs, tookMs, leaseMs: this.opts.leaseMs }, 'heartbeat came late or was slow: leases were close to running out');
     }
     const nodes = await store.listNodes();
     // A new run is left to less loaded peers a quarter of the prefetch per such peer, so that the
