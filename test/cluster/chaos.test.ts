@@ -73,6 +73,11 @@ function expectAllAlive(): void {
 }
 
 const key = (r: Pick<Run, 'schedule' | 'scheduledAt'>) => `${r.schedule}@${r.scheduledAt}`;
+
+/** The nodes' warnings about late or slow heartbeats, for a failure about leases. */
+function lateBeats(): string {
+  return NODES.map((n) => `${n}: ${cluster.logs(n).split('\n').filter((l) => l.includes('heartbeat came late')).slice(-10).join('\n')}`).join('\n');
+}
 const iso = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 
 /** When the lease of a run swept as expired ran out, from the reason the store recorded. */
@@ -213,7 +218,7 @@ describe('a three-node cluster under kill -9 and a PostgreSQL outage', () => {
         // recorded as of before the kill, and is no loss.
         if (now.status === 'succeeded' && now.node === kill.node && now.finishedAt! <= kill.at) continue;
         expect(now.status, `run ${held.id} of killed ${kill.node}: finished ${now.finishedAt! - kill.at} ms after the kill`).toBe('lost');
-        expect(explainedBy(now, kill), `run ${held.id} of ${kill.node} killed at ${iso(kill.at)}: ${now.reason} at ${iso(now.finishedAt!)}`).toBe(true);
+        expect(explainedBy(now, kill), `run ${held.id} of ${kill.node} killed at ${iso(kill.at)}: ${now.reason} at ${iso(now.finishedAt!)}\n${lateBeats()}`).toBe(true);
         const expiry = leaseExpiry(now);
         if (expiry !== null) sweepDelayMax = Math.max(sweepDelayMax, now.finishedAt! - expiry);
         if (held.attempt <= RETRIES) {
@@ -232,6 +237,6 @@ describe('a three-node cluster under kill -9 and a PostgreSQL outage', () => {
 
     // And nothing else was lost: a live node's runs keep their leases through the outage.
     const unexplained = runs.filter((r) => r.status === 'lost' && !kills.some((k) => explainedBy(r, k)));
-    expect(unexplained.map((r) => `${r.id} ${r.node} ${r.reason} (swept ${iso(r.finishedAt!)})`), timeline()).toEqual([]);
+    expect(unexplained.map((r) => `${r.id} ${r.node} ${r.reason} (swept ${iso(r.finishedAt!)})`), `${timeline()}\n${lateBeats()}`).toEqual([]);
   }, 180_000);
 });
