@@ -116,6 +116,7 @@ export class Executor {
     }
     this.unwatch = store.watchQueued(() => this.wake());
     this.loop(this.opts.heartbeatMs, () => this.heartbeat());
+    this.loop(this.opts.heartbeatMs, () => this.upkeep());
     this.loop(this.opts.pollMs, async () => this.wake());
     this.loop(this.opts.outputFlushMs ?? 1_000, () => this.flushOutputs());
     this.wake();
@@ -369,7 +370,9 @@ export class Executor {
     const res = await store.heartbeat({
       node,
       clockSkewMs: this.opts.clockSkewMs?.() ?? 0,
-      runIds: [...this.active.keys(), ...this.held.keys()],
+      // Ended runs whose results wait to be written are still `running` in the store: a lease that
+      // lapsed while the result waited would get them swept lost, and the result thrown away.
+      runIds: [...this.active.keys(), ...this.held.keys(), ...this.results.pendingRunIds()],
       leaseMs: this.opts.leaseMs,
       now,
     });
@@ -396,15 +399,25 @@ export class Executor {
     if (lateMs + tookMs > this.opts.leaseMs / 3) {
       log.warn({ lateMs, tookMs, leaseMs: this.opts.leaseMs }, 'heartbeat came late or was slow: leases were close to running out');
     }
-    const nodes = await store.listNodes();
-    // A new run is left to less loaded peers a quarter of the prefetch per such peer, so that the
-    // least loaded node gets first pick of `any` runs and runs claimed ahead still start on time.
-    this.claimDelayMs = (loadRank(node.name, nodes, now, this.opts.nodeTtlMs) * (this.opts.prefetchMs ?? 0)) / 4;
     if (res.draining !== this.draining) {
       this.draining = res.draining;
       log.info({ draining: res.draining }, res.draining ? 'node draining: no new runs will be claimed' : 'node no longer draining');
       if (!res.draining) this.wake();
     }
+  }
+
+  /**
+   * What the heartbeat used to do after renewing the leases, in a loop of its own: on a busy store
+   * a result batch or a sweep could hold the next renewal back by seconds, long enough for this
+   * node's own leases to run out.
+   */
+  private async upkeep(): Promise<void> {
+    const { store, clock, node, log } = this.opts;
+    const now = clock.now();
+    const nodes = await store.listNodes();
+    // A new run is left to less loaded peers a quarter of the prefetch per such peer, so that the
+    // least loaded node gets first pick of `any` runs and runs claimed ahead still start on time.
+    this.claimDelayMs = (loadRank(node.name, nodes, now, this.opts.nodeTtlMs) * (this.opts.prefetchMs ?? 0)) / 4;
     await this.results.flush();
     const lost = await store.sweepLostRuns(now, this.opts.nodeTtlMs);
     this.counts.lostSwept += lost.length;

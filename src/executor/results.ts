@@ -21,6 +21,11 @@ export class ResultQueue {
     private readonly log: Logger,
   ) {}
 
+  /** Runs whose results wait here: they are still `running` in the store, and their leases must hold. */
+  pendingRunIds(): number[] {
+    return this.pending.map((r) => r.runId);
+  }
+
   add(req: FinishRequest): void {
     this.pending.push(req);
     void this.flush();
