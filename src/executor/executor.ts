@@ -8,7 +8,7 @@ import { formatDuration } from '../time/duration.js';
 import { loadRank } from './load-rank.js';
 import { ResultQueue } from './results.js';
 import { startTask } from './run-task.js';
-import type { TaskDef, TaskHandle, TaskResult } from './task.js';
+import { finishStatusOf, type TaskDef, type TaskHandle, type TaskResult } from './task.js';
 
 /** Longest stretch of run starts before the event loop gets a turn. */
 const START_SLICE_MS = 20;
@@ -303,20 +303,15 @@ export class Executor {
   private onDone(entry: Active, result: TaskResult): void {
     this.active.delete(entry.run.id);
     const { run } = entry;
-    let status: FinishStatus;
-    let reason: string | null = null;
-    if (result.cancelled) {
-      status = 'cancelled';
-      reason = entry.stopReason ?? 'cancelled';
-    } else if (result.timedOut) {
-      status = 'timed_out';
-      reason = `timed out after ${formatDuration(entry.timeoutMs ?? 0)}`;
-    } else if (result.exitCode === 0) {
-      status = 'succeeded';
-    } else {
-      status = 'failed';
-      reason = result.error ?? (result.signal ? `killed by ${result.signal}` : `exit status ${result.exitCode}`);
-    }
+    const status = finishStatusOf(result);
+    const reason =
+      status === 'cancelled'
+        ? (entry.stopReason ?? 'cancelled')
+        : status === 'timed_out'
+          ? `timed out after ${formatDuration(entry.timeoutMs ?? 0)}`
+          : status === 'failed'
+            ? (result.error ?? (result.signal ? `killed by ${result.signal}` : `exit status ${result.exitCode}`))
+            : null;
     const level = status === 'succeeded' ? 'info' : 'warn';
     if (this.opts.log.isLevelEnabled(level)) {
       this.opts.log[level](

@@ -1,3 +1,5 @@
+import type { FinishStatus } from '../store/types.js';
+
 /**
  * What a node knows how to run: the task kinds of its local config. The executor and the
  * gearman worker both start tasks through `startTask` (src/executor/run-task.ts), so process
@@ -73,6 +75,13 @@ export interface TaskResult {
   stderr: string;
   startedAt: number;
   finishedAt: number;
+}
+
+/** How a task's end is recorded: by the executor for a node's runs, by the gearman worker for its jobs. */
+export function finishStatusOf(r: TaskResult): FinishStatus {
+  if (r.cancelled) return 'cancelled';
+  if (r.timedOut) return 'timed_out';
+  return r.exitCode === 0 ? 'succeeded' : 'failed';
 }
 
 export interface TaskHandle {

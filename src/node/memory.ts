@@ -21,23 +21,11 @@ export type MemoryProfile = 'lean' | 'v8';
 export const LEAN_YOUNG_GENERATION_BYTES = 16 * 1024 * 1024;
 /** After a full collection, the old generation may grow by this share of what survived. */
 export const LEAN_OLD_GROWTH_PERCENT = 50;
-// V8's own values of the two flags (0: V8 chooses the growth itself).
-const V8_SEMI_SPACE_GROWTH_FACTOR = 2;
-const V8_HEAP_GROWING_PERCENT = 0;
-
 const youngGenerationBytes = (): number => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 
-let watching: PerformanceObserver | null = null;
-
-/** Applies a profile to this process; applying another replaces it. */
+/** Applies a profile to this process, once, at start (`v8` changes nothing). */
 export function applyMemoryProfile(profile: MemoryProfile): void {
-  watching?.disconnect();
-  watching = null;
-  if (profile === 'v8') {
-    v8.setFlagsFromString(`--semi-space-growth-factor=${V8_SEMI_SPACE_GROWTH_FACTOR}`);
-    v8.setFlagsFromString(`--heap-growing-percent=${V8_HEAP_GROWING_PERCENT}`);
-    return;
-  }
+  if (profile === 'v8') return;
   v8.setFlagsFromString(`--heap-growing-percent=${LEAN_OLD_GROWTH_PERCENT}`);
   const capYoung = (): boolean => {
     if (youngGenerationBytes() < LEAN_YOUNG_GENERATION_BYTES) return false;
@@ -48,12 +36,9 @@ export function applyMemoryProfile(profile: MemoryProfile): void {
   if (capYoung()) return;
   // The young generation grows only at collections: look after each until it reaches the bound.
   const observer = new PerformanceObserver(() => {
-    if (!capYoung()) return;
-    observer.disconnect();
-    if (watching === observer) watching = null;
+    if (capYoung()) observer.disconnect();
   });
   observer.observe({ entryTypes: ['gc'] });
-  watching = observer;
 }
 
 /**

@@ -60,6 +60,11 @@ function targetFromRow(r: Row): Target {
   return kind === 'tag' ? { kind: 'tag', tag: String(r.target_tag) } : kind === 'all' ? { kind: 'all' } : { kind: 'any' };
 }
 
+/** A column list (`a, b`) with each column named through a table alias (`r.a, r.b`). */
+export function qualified(columns: string, alias: string): string {
+  return columns.split(', ').map((c) => `${alias}.${c}`).join(', ');
+}
+
 /** What making a fire's runs needs of its schedule: the columns read when fires are created. */
 export type FireSchedule = Pick<Schedule, 'name' | 'task' | 'target' | 'concurrency' | 'timeoutMs'>;
 export const FIRE_SCHEDULE_COLUMNS = 'name, task, target_kind, target_tag, concurrency, timeout_ms';

@@ -7,10 +7,10 @@
  */
 import { hostname } from 'node:os';
 import type { Clock } from '../../clock.js';
-import type { TaskHandle, TaskResult } from '../../executor/task.js';
+import { finishStatusOf, type TaskHandle, type TaskResult } from '../../executor/task.js';
 import { repeat, type Repeating } from '../../repeat.js';
 import type { Store } from '../../store/store.js';
-import type { FinishStatus, NodeInfo, Run } from '../../store/types.js';
+import type { NodeInfo, Run } from '../../store/types.js';
 import { VERSION } from '../../version.js';
 
 export interface RecorderOptions {
@@ -29,12 +29,6 @@ export interface RecordedJob {
   function: string;
   timeoutMs: number | null;
   logPath?: string;
-}
-
-function finishStatus(r: TaskResult): FinishStatus {
-  if (r.timedOut) return 'timed_out';
-  if (r.cancelled) return 'cancelled';
-  return r.exitCode === 0 ? 'succeeded' : 'failed';
 }
 
 /**
@@ -115,7 +109,7 @@ export class RunRecorder {
     if (!run) return;
     const stopReason = this.inFlight.get(run.id)?.stopReason ?? null;
     this.inFlight.delete(run.id);
-    const status = finishStatus(result);
+    const status = finishStatusOf(result);
     try {
       await this.opts.store.finishRun({
         runId: run.id,

@@ -1,11 +1,9 @@
 import { ConflictError, NotFoundError, StoreError } from '../../errors.js';
 import { planFireRuns, type NewFire, type NodeLiveness } from '../fire-runs.js';
 import { NEW_RUN_COLUMNS, type NewRun } from '../retry.js';
-import { FIRE_SCHEDULE_COLUMNS, bool, fireScheduleFromRow, num, scheduleFromRow, stringList, type Row } from '../rows.js';
+import { FIRE_SCHEDULE_COLUMNS, bool, fireScheduleFromRow, num, qualified, scheduleFromRow, stringList, type Row } from '../rows.js';
 import type { CreatedFire, FireBatchResult, FireOptions, FirePlan, Run } from '../types.js';
 import { rows, type Q } from './db.js';
-
-const FIRE_SCHEDULE_RETURNING = FIRE_SCHEDULE_COLUMNS.split(', ').map((c) => `s.${c}`).join(', ');
 
 /**
  * Invariant 1: the schedules are locked in name order (so racing batches never deadlock), the
@@ -26,7 +24,7 @@ export async function createDueFiresTx(c: Q, plans: FirePlan[], opts: FireOption
     `UPDATE schedules s SET cursor = p."toCursor"
      FROM json_to_recordset($1::json) AS p("schedule" text, "fromCursor" int8, "toCursor" int8)
      WHERE s.name = p.schedule AND s.cursor IS NOT DISTINCT FROM p."fromCursor" AND s.enabled AND NOT s.paused
-     RETURNING ${FIRE_SCHEDULE_RETURNING}`,
+     RETURNING ${qualified(FIRE_SCHEDULE_COLUMNS, 's')}`,
     [planJson],
   );
   const schedules = new Map(moved.map((r) => [String(r.name), fireScheduleFromRow(r)]));

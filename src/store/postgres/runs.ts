@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { retryOf } from '../retry.js';
-import { RUN_COLUMNS, num, runFromRow, scheduleFromRow, storableOutput } from '../rows.js';
+import { RUN_COLUMNS, num, qualified, runFromRow, scheduleFromRow, storableOutput } from '../rows.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
 import { rows, type Q } from './db.js';
 import { insertRuns } from './fires.js';
@@ -20,7 +20,7 @@ export async function claimRuns(c: Q, req: ClaimRequest): Promise<Run[]> {
        ORDER BY not_before, id LIMIT $5 FOR UPDATE SKIP LOCKED)
      UPDATE runs r SET status = 'running', node = $2, started_at = $4, lease_until = $6
      FROM picked WHERE r.id = picked.id
-     RETURNING ${RUN_COLUMNS.split(', ').map((c) => `r.${c}`).join(', ')}`,
+     RETURNING ${qualified(RUN_COLUMNS, 'r')}`,
     [req.tasks, req.node, req.tags, req.now, req.limit, req.now + req.leaseMs, Math.max(req.now, req.dueBy ?? req.now), req.createdBy ?? Number.MAX_SAFE_INTEGER],
   );
   return claimed.map(runFromRow).sort((a, b) => a.notBefore - b.notBefore || a.id - b.id);
@@ -47,7 +47,10 @@ export async function finishRunsTx(c: Q, reqs: FinishRequest[]): Promise<FinishR
        "reason" text, "output" json, "startedAt" int8)
      WHERE r.id = x."runId" AND r.status = 'running' AND r.node = x.node
      RETURNING r.id`,
-    [JSON.stringify(reqs.some((r) => storableOutput(r.output) !== r.output) ? reqs.map((r) => ({ ...r, output: storableOutput(r.output) })) : reqs)],
+    [JSON.stringify(reqs.map((r) => {
+      const output = storableOutput(r.output);
+      return output === r.output ? r : { ...r, output };
+    }))],
   );
   const ids = new Set(applied.map((r) => num(r.id)));
   const retrying = reqs.filter((r) => ids.has(r.runId) && (r.status === 'failed' || r.status === 'timed_out'));
@@ -84,7 +87,7 @@ async function loseRunning(c: Q, ids: number[], reasons: string[], now: number):
     c,
     `UPDATE runs r SET status = 'lost', finished_at = $3, reason = x.reason, lease_until = NULL
      FROM unnest($1::int8[], $2::text[]) AS x(id, reason) WHERE r.id = x.id AND r.status = 'running'
-     RETURNING ${RUN_COLUMNS.split(', ').map((col) => `r.${col}`).join(', ')}`,
+     RETURNING ${qualified(RUN_COLUMNS, 'r')}`,
     [ids, reasons, now],
   );
   return lost.map(runFromRow).sort((a, b) => a.id - b.id);
@@ -117,7 +120,7 @@ export async function sweepLostRunsTx(c: Q, now: number, nodeTtlMs: number): Pro
       c,
       `UPDATE runs r SET status = 'lost', finished_at = $3, reason = x.reason
        FROM unnest($1::int8[], $2::text[]) AS x(id, reason) WHERE r.id = x.id AND r.status = 'queued'
-       RETURNING ${RUN_COLUMNS.split(', ').map((col) => `r.${col}`).join(', ')}`,
+       RETURNING ${qualified(RUN_COLUMNS, 'r')}`,
       [
         orphans.map((o) => num(o.id)),
         orphans.map((o) => `target node "${String(o.target_node)}" is dead: no heartbeat for ${nodeTtlMs} ms`),
