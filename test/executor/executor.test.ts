@@ -141,6 +141,47 @@ ${Array.from({ length: count }, (_, i) => `  - { name: b${i}, ${never}, task: t 
     }
   });
 
+  it('invariant 3: a run whose result waits to be written keeps its lease, and is not swept lost meanwhile', async () => {
+    const file = join(dir, 'cf.db');
+    const base = await openStore(`sqlite:${file}`);
+    await base.migrate();
+    // The store takes 2.5 s to record results, two and a half leases.
+    const slow = new Proxy(base, {
+      get(target, prop, receiver) {
+        if (prop !== 'finishRuns') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<typeof base.finishRuns>) => {
+          await new Promise((r) => setTimeout(r, 2_500));
+          return target.finishRuns(...args);
+        };
+      },
+    });
+    const cfg = parseConfigText(
+      `node: { name: exec-test }
+store: sqlite:./cf.db
+http: false
+executor: { heartbeat: 200ms, lease: 1s, poll: 1s }
+tasks:
+  t: { command: [/bin/true] }
+schedules:
+  - { name: s, ${never}, task: t }`,
+      join(dir, 'cronfleet.yaml'),
+    );
+    node = await startNode(cfg, { log: silentLogger(), store: slow });
+    const sweeper = await openStore(`sqlite:${file}`);
+    try {
+      const run = await trigger(node, 's');
+      const swept: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        swept.push(...(await sweeper.sweepLostRuns(await sweeper.clockNow(), 30_000)).map((r) => r.id));
+      }
+      expect(swept).toEqual([]);
+      expect(await final(node, run.id)).toMatchObject({ status: 'succeeded', exitCode: 0 });
+    } finally {
+      await sweeper.close();
+    }
+  });
+
   it('forbid: skips a fire while the previous run is still going, never two at once', async () => {
     const n = await start(`
 tasks:
