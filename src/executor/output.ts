@@ -1,7 +1,12 @@
 import { createWriteStream, mkdirSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
+
+/** An output source that can be held back: a stream, or a launched process's pipes. */
+export interface Pausable {
+  pause(): void;
+  resume(): void;
+}
 
 /**
  * The last `limit` bytes of a stream, kept as a list of the chunks that arrived. Appending
@@ -78,7 +83,7 @@ export class TailBuffer {
 export class LogFile {
   private stream: WriteStream | null = null;
   private error: Error | null = null;
-  private readonly sources: Readable[] = [];
+  private readonly sources: Pausable[] = [];
   private closed: Promise<void> = Promise.resolve();
 
   constructor(readonly path: string) {
@@ -99,7 +104,7 @@ export class LogFile {
   }
 
   /** Registers a source that is paused while the file catches up. */
-  follow(source: Readable): void {
+  follow(source: Pausable): void {
     this.sources.push(source);
   }
 

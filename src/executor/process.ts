@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { launcherFor } from './launcher.js';
+import type { LaunchSpec } from './launcher.js';
 import { LogFile, TailBuffer } from './output.js';
 import { findProgram } from './program.js';
 import { effectiveTimeout, failedToStart } from './result.js';
@@ -9,21 +9,15 @@ import { DEFAULT_KILL_GRACE_MS, DEFAULT_TAIL_BYTES } from './task.js';
 import type { CommandTask, TaskHandle, TaskResult, TaskStartOptions } from './task.js';
 import { resolveUser } from './user.js';
 
-interface Prepared {
-  file: string;
-  args: string[];
-  options: SpawnOptions;
-}
-
 /** Everything that can be checked before spawning; a string is the reason it cannot start. */
-function prepare(task: CommandTask, opts: TaskStartOptions): Prepared | string {
+function prepare(task: CommandTask, opts: TaskStartOptions): LaunchSpec | string {
   if (task.argv.length === 0) return 'argv is empty: expected the program followed by its arguments';
   if (task.nice !== undefined && (!Number.isInteger(task.nice) || task.nice < -20 || task.nice > 19)) {
     return `nice ${task.nice} is out of range: expected an integer from -20 to 19`;
   }
 
   const env: Record<string, string | undefined> = { ...process.env };
-  const options: SpawnOptions = { detached: true, stdio: ['ignore', 'pipe', 'pipe'] };
+  let identity: { uid: number; gid: number } | undefined;
   if (task.user !== undefined) {
     const who = resolveUser(task.user);
     if (!who) return `user "${task.user}" does not exist on this host: expected a user name or uid from its passwd database`;
@@ -33,15 +27,13 @@ function prepare(task: CommandTask, opts: TaskStartOptions): Prepared | string {
         // nice(1) runs after the identity change, and an unprivileged user cannot lower niceness.
         return `nice ${task.nice} cannot be combined with user "${task.user}": expected a nice of 0 or more when dropping privileges`;
       }
-      options.uid = who.uid;
-      options.gid = who.gid;
+      identity = { uid: who.uid, gid: who.gid };
       Object.assign(env, { HOME: who.home, USER: who.name, LOGNAME: who.name });
     } else if (who.uid !== self) {
       return `cannot run as user "${task.user}" (uid ${who.uid}): this node runs as uid ${self ?? 'unknown'} and only root can switch users; expected no user or the node's own`;
     }
   }
   Object.assign(env, task.env, opts.env);
-  options.env = env;
 
   const cwd = task.cwd !== undefined ? resolve(task.cwd) : process.cwd();
   try {
@@ -49,7 +41,6 @@ function prepare(task: CommandTask, opts: TaskStartOptions): Prepared | string {
   } catch (err) {
     return `cwd ${cwd} cannot be used (${(err as NodeJS.ErrnoException).code ?? String(err)}): expected an existing directory`;
   }
-  options.cwd = cwd;
 
   let argv: string[];
   if (task.shell) {
@@ -67,7 +58,7 @@ function prepare(task: CommandTask, opts: TaskStartOptions): Prepared | string {
     if ('error' in niceBin) return `nice ${task.nice} needs nice(1) from coreutils: ${niceBin.error}`;
     argv[0] = niceBin.path;
   }
-  return { file: argv[0]!, args: argv.slice(1), options };
+  return { file: argv[0]!, args: argv.slice(1), cwd, env, ...identity };
 }
 
 /** Signals every process of the group led by `pid`; false when the group is gone. */
@@ -113,40 +104,28 @@ function groupRunning(pgid: number): boolean {
 const GROUP_CHECK_MS = 100;
 
 /**
- * Runs a command task in its own process group. The run ends when the leader has exited and
- * its output pipes have closed (like cron, which waits for the pipe to reach EOF). A stop
- * (timeout or cancel) sends TERM to the group, and KILL after the grace period to whatever
- * is left of it, even when the leader already exited: a child that ignores TERM dies too.
+ * Runs a command task in its own process group, started by the launcher the options name (by
+ * default the shared helper, see launcher.ts). The run ends when the leader has exited and its
+ * output pipes have closed (like cron, which waits for the pipe to reach EOF). A stop (timeout or
+ * cancel) sends TERM to the group, and KILL after the grace period to whatever is left of it,
+ * even when the leader already exited: a child that ignores TERM dies too. A stop asked before
+ * the process has started is carried out as soon as it has.
  */
 export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHandle {
-  const startedAt = Date.now();
+  const requestedAt = Date.now();
   const prepared = prepare(task, opts);
-  if (typeof prepared === 'string') return failedToStart(prepared, startedAt);
-
-  let child: ChildProcess;
-  try {
-    child = spawn(prepared.file, prepared.args, prepared.options);
-  } catch (err) {
-    return failedToStart(`could not spawn ${prepared.file}: ${(err as Error).message}`, startedAt);
-  }
+  if (typeof prepared === 'string') return failedToStart(prepared, requestedAt);
 
   const tailBytes = opts.tailBytes ?? DEFAULT_TAIL_BYTES;
   const out = new TailBuffer(tailBytes);
   const err = new TailBuffer(tailBytes);
   const log = opts.logPath !== undefined ? new LogFile(opts.logPath) : null;
-  for (const [stream, tail] of [[child.stdout, out], [child.stderr, err]] as const) {
-    if (!stream) continue;
-    log?.follow(stream);
-    stream.on('data', (chunk: Buffer) => {
-      tail.push(chunk);
-      log?.write(chunk);
-    });
-    stream.on('error', (e) => err.push(Buffer.from(`\n[cronfleet] reading the task's output failed: ${e.message}\n`)));
-  }
-
-  const pid = child.pid ?? null;
   const graceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  let pid: number | null = null;
+  /** When the process was spawned; a task that never started counts from its request. */
+  let startedAt = requestedAt;
   let stopping: 'timeout' | 'cancel' | null = null;
+  let termSent = false;
   let killSent = false;
   let closed = false;
   let finished = false;
@@ -184,7 +163,7 @@ export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHan
     if (!closed || finished) return;
     // After a stop, members that outlive the leader still get their KILL at the end of the
     // grace; the run ends as soon as none is left running.
-    if (stopping && !killSent && pid !== null && !spawnError && groupRunning(pid)) {
+    if (stopping && termSent && !killSent && pid !== null && !spawnError && groupRunning(pid)) {
       clearTimeout(groupTimer);
       groupTimer = setTimeout(maybeFinish, GROUP_CHECK_MS);
       return;
@@ -192,34 +171,55 @@ export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHan
     void finish();
   };
 
-  const stop = (why: 'timeout' | 'cancel'): void => {
-    if (stopping || finished || pid === null) return;
-    stopping = why;
-    clearTimeout(timeoutTimer);
+  /** TERM to the group now, KILL at the end of the grace; needs the pid. */
+  const terminate = (): void => {
+    if (termSent || pid === null || closed || finished) return;
+    termSent = true;
     signalGroup(pid, 'SIGTERM');
     killTimer = setTimeout(() => {
       killSent = true;
-      signalGroup(pid, 'SIGKILL');
+      signalGroup(pid!, 'SIGKILL');
       maybeFinish();
     }, graceMs);
   };
 
-  child.on('error', (e) => {
-    // Spawn failures arrive here, then 'close' follows; other errors (none expected) only annotate.
-    if (child.pid === undefined) spawnError ??= `could not spawn ${prepared.file}: ${e.message}`;
-  });
-  child.on('close', (code, sig) => {
-    closed = true;
-    exitCode = code;
-    signal = sig;
-    maybeFinish();
-  });
+  const stop = (why: 'timeout' | 'cancel'): void => {
+    if (stopping || finished) return;
+    stopping = why;
+    clearTimeout(timeoutTimer);
+    terminate();
+  };
 
   const timeoutMs = effectiveTimeout(opts.timeoutMs, task.timeoutMs);
-  if (timeoutMs !== null && pid !== null) timeoutTimer = setTimeout(() => stop('timeout'), timeoutMs);
+  const launch = (opts.launcher ?? launcherFor('helper')).launch(prepared, {
+    spawned: (p, at) => {
+      pid = p;
+      startedAt = at;
+      if (stopping) terminate();
+      else if (timeoutMs !== null) timeoutTimer = setTimeout(() => stop('timeout'), Math.max(0, timeoutMs - (Date.now() - at)));
+    },
+    output: (fd, chunk) => {
+      (fd === 1 ? out : err).push(chunk);
+      log?.write(chunk);
+    },
+    failed: (message) => {
+      spawnError = message;
+      closed = true;
+      void finish();
+    },
+    closed: (code, sig) => {
+      closed = true;
+      exitCode = code;
+      signal = sig;
+      maybeFinish();
+    },
+  });
+  log?.follow(launch);
 
   return {
-    pid,
+    get pid() {
+      return pid;
+    },
     done,
     tails: () => ({ stdout: out.text(), stderr: err.text() }),
     cancel: () => stop('cancel'),

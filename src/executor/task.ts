@@ -1,4 +1,5 @@
 import type { FinishStatus } from '../store/types.js';
+import type { Launcher } from './launcher.js';
 
 /**
  * What a node knows how to run: the task kinds of its local config. The executor and the
@@ -60,6 +61,8 @@ export interface TaskStartOptions {
   tailBytes?: number;
   /** Extra environment: CRONFLEET_RUN_ID, CRONFLEET_SCHEDULE, ... */
   env?: Record<string, string>;
+  /** What forks command tasks; the shared helper when absent (see launcher.ts). */
+  launcher?: Launcher;
 }
 
 export interface TaskResult {

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { launcherFor } from '../../src/executor/launcher.js';
 import { TaskKindError, startTask } from '../../src/executor/run-task.js';
 import type { TaskDef } from '../../src/executor/task.js';
 
@@ -37,9 +38,12 @@ describe('startTask', () => {
     expect((caught as TaskKindError).code).toBe('CF_ERR_TASK_KIND');
   });
 
-  it('dispatches command tasks to a real process', async () => {
-    const h = startTask({ kind: 'command', argv: ['sh', '-c', 'echo $$'], shell: false });
-    expect(h.pid).toBeGreaterThan(0);
-    expect((await h.done).stdout.trim()).toBe(String(h.pid));
+  it('dispatches command tasks to a real process, whose pid is known once it has started', async () => {
+    for (const mode of ['helper', 'inline'] as const) {
+      const h = startTask({ kind: 'command', argv: ['sh', '-c', 'echo $$'], shell: false }, { launcher: launcherFor(mode) });
+      const r = await h.done;
+      expect(h.pid).toBeGreaterThan(0);
+      expect(r.stdout.trim()).toBe(String(h.pid));
+    }
   });
 });

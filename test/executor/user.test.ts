@@ -86,7 +86,7 @@ describe.runIf(root)('running as another user, without root', () => {
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
     execFileSync(process.execPath, [
       tsc, '--outDir', build, '--rootDir', 'src', '--module', 'nodenext', '--moduleResolution', 'nodenext',
-      '--target', 'es2022', '--skipLibCheck', '--types', 'node', '--strict', 'src/executor/run-task.ts',
+      '--target', 'es2022', '--skipLibCheck', '--types', 'node', '--strict', 'src/executor/run-task.ts', 'src/executor/launcher-helper.ts',
     ], { stdio: 'pipe' });
     chmodSync(build, 0o755);
   }, 120_000);

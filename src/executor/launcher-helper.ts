@@ -1,0 +1,67 @@
+/**
+ * The process launcher's helper (see launcher.ts): started by a node with an IPC channel, it
+ * forks tasks on request and sends back what becomes of them. It lives as long as that channel.
+ */
+import { inlineLauncher } from './launcher.js';
+import type { HelperReply, HelperRequest, Launch } from './launcher.js';
+
+interface Held {
+  launch: Launch;
+  /** Paused on the node's request (its log file lags), or while the channel to the node is backed up. */
+  byNode: boolean;
+  byChannel: boolean;
+}
+
+function serve(): void {
+  const send = process.send?.bind(process);
+  if (!send) {
+    process.stderr.write('cronfleet launcher helper: no IPC channel; it is started by a node, not by hand\n');
+    process.exit(2);
+  }
+  const held = new Map<number, Held>();
+  const reply = (m: HelperReply, cb?: () => void): boolean => send(m, undefined, undefined, cb ? () => cb() : undefined);
+  const update = (h: Held): void => (h.byNode || h.byChannel ? h.launch.pause() : h.launch.resume());
+
+  process.on('message', (m: HelperRequest) => {
+    if (m.op === 'spawn') {
+      const { id } = m;
+      const h: Held = { launch: { pause() {}, resume() {} }, byNode: false, byChannel: false };
+      held.set(id, h);
+      h.launch = inlineLauncher.launch(m.spec, {
+        spawned: (pid, at) => reply({ op: 'spawned', id, pid, at }),
+        output: (fd, chunk) => {
+          // When the channel is backed up, this task's output waits in its pipe, not in memory.
+          const flowing = reply({ op: 'output', id, fd, chunk }, () => {
+            if (!h.byChannel) return;
+            h.byChannel = false;
+            update(h);
+          });
+          if (!flowing && !h.byChannel) {
+            h.byChannel = true;
+            update(h);
+          }
+        },
+        failed: (message) => {
+          held.delete(id);
+          reply({ op: 'failed', id, message });
+        },
+        closed: (code, signal) => {
+          held.delete(id);
+          reply({ op: 'closed', id, code, signal });
+        },
+      });
+      return;
+    }
+    const h = held.get(m.id);
+    if (!h) return;
+    h.byNode = m.op === 'pause';
+    update(h);
+  });
+
+  // Signals meant for the node (Ctrl-C reaches the whole foreground group) are not for the helper:
+  // the node decides when its tasks stop. It goes when the node does, with its channel.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => {});
+  process.on('disconnect', () => process.exit(0));
+}
+
+serve();
