@@ -194,6 +194,7 @@ function normalize(cfg: ConfigFile, file: string | null, locate: Locate, overrid
       shutdownGraceMs: dur(cfg.executor.shutdownGrace, ['executor', 'shutdownGrace']),
       prefetchMs: dur(cfg.executor.prefetch, ['executor', 'prefetch']),
       pollMs: cfg.executor.poll !== undefined ? dur(cfg.executor.poll, ['executor', 'poll']) : store.startsWith('sqlite:') ? 1_000 : 30_000,
+      spawn: cfg.executor.spawn,
     },
     scheduler: cfg.scheduler
       ? {

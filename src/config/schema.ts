@@ -159,8 +159,12 @@ export const configSchema = z.strictObject({
       poll: duration
         .optional()
         .describe('Poll for queued runs made by other processes: default 1s on SQLite, 30s on PostgreSQL (a safety net there: LISTEN/NOTIFY wakes nodes at once).'),
+      spawn: z
+        .enum(['helper', 'inline'], { error: 'expected helper (a small helper process starts the tasks) or inline (the node forks them itself)' })
+        .default('helper')
+        .describe('What forks command tasks: a fork costs time in proportion to the forking process\'s memory, and the node\'s is the larger.'),
     })
-    .default({ concurrency: 64, lease: '30s', heartbeat: '5s', killGrace: '10s', shutdownGrace: '30s', prefetch: '500ms' }),
+    .default({ concurrency: 64, lease: '30s', heartbeat: '5s', killGrace: '10s', shutdownGrace: '30s', prefetch: '500ms', spawn: 'helper' }),
   scheduler: z
     .union([
       z.literal(false),

@@ -1,4 +1,5 @@
 import type { ScheduleSpec } from '../store/types.js';
+import type { SpawnMode } from '../executor/launcher.js';
 import type { TaskDef } from '../executor/task.js';
 import type { MemoryProfile } from '../node/memory.js';
 
@@ -21,6 +22,7 @@ export interface NodeConfig {
     shutdownGraceMs: number;
     prefetchMs: number;
     pollMs: number;
+    spawn: SpawnMode;
   };
   /** False: this node creates no fires (it only executes). */
   scheduler: false | { misfireGraceMs: number; misfireLimit: number; leadMs: number };

@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import type { FinishRequest, FinishStatus, NodeInfo, Run } from '../store/types.js';
 import { formatDuration } from '../time/duration.js';
+import type { Launcher } from './launcher.js';
 import { loadRank } from './load-rank.js';
 import { ResultQueue } from './results.js';
 import { startTask } from './run-task.js';
@@ -27,6 +28,8 @@ export interface ExecutorOptions {
   pollMs: number;
   nodeTtlMs: number;
   dataDir: string;
+  /** What forks command tasks; the shared helper when absent. */
+  launcher?: Launcher;
   /** This node's clock minus the store's, reported with each heartbeat. */
   clockSkewMs?: () => number;
   /** How often the output tails of running runs are copied to the store. */
@@ -275,6 +278,7 @@ export class Executor {
       ...(logPath !== undefined && { logPath }),
       ...(run.timeoutMs !== null && { timeoutMs: run.timeoutMs }),
       killGraceMs: this.opts.killGraceMs,
+      ...(this.opts.launcher && { launcher: this.opts.launcher }),
       ...(!builtin && {
         env: {
           CRONFLEET_RUN_ID: String(run.id),

@@ -3,6 +3,7 @@ import { OffsetClock, systemClock, type Clock } from '../clock.js';
 import { repeat } from '../repeat.js';
 import type { NodeConfig } from '../config/types.js';
 import { Executor } from '../executor/executor.js';
+import { launcherFor } from '../executor/launcher.js';
 import type { NodeMetrics } from '../http/metrics.js';
 import { Notifier } from '../http/notify/notifier.js';
 import { Pruner } from '../http/retention.js';
@@ -90,6 +91,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
     scheduler: cfg.scheduler !== false,
   };
   const notifier = new Notifier({ store, clock, log: log.child({ role: 'notifier' }), node: info.name, channels: cfg.notifications });
+  const launcher = launcherFor(cfg.executor.spawn);
+  if ([...cfg.tasks.values()].some((t) => t.kind === 'command')) launcher.prepare();
   const executor: Executor = new Executor({
     store,
     clock,
@@ -104,6 +107,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
     prefetchMs: cfg.executor.prefetchMs,
     nodeTtlMs: cfg.cluster.nodeTtlMs,
     dataDir: cfg.dataDir,
+    launcher,
     clockSkewMs: () => skewMs,
     onFinished: (run, status, result, startedAt) => {
       // Lateness is judged on the store's clock, like the instant it is measured from.

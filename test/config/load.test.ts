@@ -58,6 +58,7 @@ describe('config loading', () => {
     expect(cfg.schedules[1]).toMatchObject({ expr: '@every 90s', timezone: 'Europe/Paris', target: { kind: 'tag', tag: 'eu' } });
     expect(cfg.executor.leaseMs).toBe(30_000);
     expect(cfg.memory).toBe('lean');
+    expect(cfg.executor.spawn).toBe('helper');
     expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8080, metrics: 'open', bodyLimit: 65_536 });
   });
 
@@ -89,6 +90,7 @@ describe('config loading', () => {
     ['bad name', 'tasks: { "a b": { builtin: noop } }', /line 1: tasks\.a b: "a b": expected a name of letters/],
     ['bad listen', 'http: { listen: "8080" }', /http\.listen: expected host:port/],
     ['bad memory profile', 'memory: small', /line 1: memory: expected lean .* or v8/],
+    ['bad spawn mode', 'executor: { spawn: fork }', /line 1: executor\.spawn: expected helper .* or inline/],
     ['bad url', 'tasks: { p: { http: { url: "not a url" } } }', /tasks\.p\.http\.url: expected an http/],
   ];
 

@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { systemClock, type Clock } from '../../clock.js';
+import { launcherFor } from '../../executor/launcher.js';
 import { startTask } from '../../executor/run-task.js';
 import type { TaskResult } from '../../executor/task.js';
 import { GearmanWorker, type WorkOutcome, type WorkerEvent, type WorkerJob } from '../../gearman/worker.js';
@@ -62,6 +63,9 @@ export function createCronWorker(opts: CronWorkerOptions): GearmanWorker {
   const inFlight = new Set<string>();
   const log = opts.log ?? (() => {});
   const debug = opts.conf.debug && opts.syslog ? opts.syslog : null;
+  // Every job is a script: the process launcher's helper is started now, not by the first job.
+  const launcher = launcherFor('helper');
+  if (Object.keys(opts.conf.jobs).length > 0) launcher.prepare();
 
   const handler = async (job: WorkerJob): Promise<WorkOutcome> => {
     const script = Object.hasOwn(opts.conf.jobs, job.function) ? opts.conf.jobs[job.function] : undefined;
@@ -84,6 +88,7 @@ export function createCronWorker(opts: CronWorkerOptions): GearmanWorker {
       const handle = startTask(
         { kind: 'command', argv: [script], shell: false },
         {
+          launcher,
           ...(logPath && { logPath }),
           ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
           ...(opts.killGraceMs !== undefined ? { killGraceMs: opts.killGraceMs } : {}),
