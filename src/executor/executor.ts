@@ -183,6 +183,9 @@ export class Executor {
         ...(this.claimDelayMs > 0 && { createdBy: now - this.claimDelayMs }),
       });
       this.counts.claimed += runs.length;
+      // A command run claimed ahead of its instant: the launcher's helper starts now if it is
+      // not running yet, so that run does not wait for it. A node that runs no commands has none.
+      if (this.opts.launcher && runs.some((r) => this.opts.tasks.get(r.task)?.kind === 'command')) this.opts.launcher.prepare();
       const at = clock.now();
       for (const run of runs) {
         if (run.notBefore <= at) this.startSoon(run);

@@ -42,7 +42,7 @@ export interface Launch {
 
 export interface Launcher {
   launch(spec: LaunchSpec, events: LaunchEvents): Launch;
-  /** Gets ready ahead of the first launch (starts the helper), so the first task does not wait for it. */
+  /** Gets ready ahead of a launch (starts the helper unless it runs), so the task does not wait for it. */
   prepare(): void;
 }
 

@@ -91,8 +91,6 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
     scheduler: cfg.scheduler !== false,
   };
   const notifier = new Notifier({ store, clock, log: log.child({ role: 'notifier' }), node: info.name, channels: cfg.notifications });
-  const launcher = launcherFor(cfg.executor.spawn);
-  if ([...cfg.tasks.values()].some((t) => t.kind === 'command')) launcher.prepare();
   const executor: Executor = new Executor({
     store,
     clock,
@@ -107,7 +105,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
     prefetchMs: cfg.executor.prefetchMs,
     nodeTtlMs: cfg.cluster.nodeTtlMs,
     dataDir: cfg.dataDir,
-    launcher,
+    launcher: launcherFor(cfg.executor.spawn),
     clockSkewMs: () => skewMs,
     onFinished: (run, status, result, startedAt) => {
       // Lateness is judged on the store's clock, like the instant it is measured from.

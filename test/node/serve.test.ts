@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import type { Store } from '../../src/store/store.js';
 import type { Run } from '../../src/store/types.js';
 import { cli, exited, startCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
+import { isDead } from '../executor/helpers.js';
 
 let dir: string;
 let children: Array<ReturnType<typeof startCli>>;
@@ -111,4 +112,54 @@ describe('cronfleet serve', () => {
     expect(all.filter((r) => r.status === 'queued' && r.notBefore <= stoppedAt - 1000)).toEqual([]);
     expect((await store.getRun(retry.id))!.status).toBe('cancelled');
   }, 90_000);
+
+  it('starts its process launcher helper with its first command run, not before, and the helper leaves with it', async () => {
+    writeFileSync(
+      join(dir, 'cronfleet.yaml'),
+      `node: { name: serve-test }
+store: sqlite:./cf.db
+http: false
+executor: { heartbeat: 500ms, lease: 3s, poll: 500ms, shutdownGrace: 5s }
+tasks:
+  nothing: { builtin: noop }
+  hello: { command: [echo, hello] }
+schedules:
+  - { name: noop-every-second, cron: "* * * * * *", task: nothing }
+  - { name: hello, cron: "0 0 1 1 *", task: hello }
+`,
+    );
+    const node = serve();
+    store = await openStore(`sqlite:${join(dir, 'cf.db')}`);
+    await waitFor('two no-op runs', async () => (await runs('noop-every-second')).filter((r) => r.status === 'succeeded').length >= 2, 30_000);
+    expect(helpersOf(node.pid!)).toEqual([]);
+
+    const trig = cli(['trigger', 'hello', '--config', join(dir, 'cronfleet.yaml'), '--json']);
+    expect(trig.status).toBe(0);
+    const id = (JSON.parse(trig.stdout) as { runs: Array<{ id: number }> }).runs[0]!.id;
+    const done = await waitFor('the command run to end', async () => {
+      const r = await store.getRun(id);
+      return r && r.status !== 'queued' && r.status !== 'running' ? r : null;
+    });
+    expect(done.status).toBe('succeeded');
+    expect((await store.getRunOutput(id))!.stdout).toBe('hello\n');
+    const helpers = helpersOf(node.pid!);
+    expect(helpers).toHaveLength(1);
+
+    node.kill('SIGTERM');
+    expect((await exited(node)).code).toBe(0);
+    await waitFor('the helper to leave with the node', () => isDead(helpers[0]!));
+  });
 });
+
+/** The process launcher helpers among a process's children. */
+function helpersOf(pid: number): number[] {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+  return children.filter((c) => {
+    try {
+      return readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('launcher-helper');
+    } catch {
+      return false;
+    }
+  });
+}
+
