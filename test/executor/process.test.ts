@@ -149,6 +149,15 @@ describe.each(['helper', 'inline'] as const)('launched %s', (mode) => {
       expect(r).toMatchObject({ cancelled: true, timedOut: false, signal: 'SIGTERM', exitCode: null, stdout: 'up\n' });
       h.cancel('again');
     });
+
+    it('a cancel asked before the process has started stops it as soon as it has', async () => {
+      const h = start(cmd(['sleep', '1000']));
+      h.cancel('cancelled at once');
+      const r = await h.done;
+      expect(r).toMatchObject({ cancelled: true, signal: 'SIGTERM', exitCode: null, error: null });
+      expect(h.pid).toBeGreaterThan(0);
+      expect(isDead(h.pid!)).toBe(true);
+    });
   });
 
   describe('output', () => {
