@@ -58,10 +58,49 @@ describe('postgres store specifics', () => {
       { version: 2, name: 'api_access' },
       { version: 3, name: 'node_scheduler' },
       { version: 4, name: 'schedule_revision' },
+      { version: 5, name: 'schedule_revision_at_commit' },
     ]);
       expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedule_revision', 'schedules', 'schema_migrations']);
     } finally {
       await c.end();
+    }
+  });
+
+  test('writers changing schedules in crossing order do not deadlock on the revision, which moves once per transaction', async () => {
+    const schema = `${prefix}_rev`;
+    const store = await openStore(URL, { schema });
+    await store.migrate();
+    await store.syncConfigSchedules([spec('a'), spec('b')], T0);
+    const before = await store.schedulesRevision();
+    const [long, single] = [new pg.Client({ connectionString: URL }), new pg.Client({ connectionString: URL })];
+    await Promise.all([long.connect(), single.connect()]);
+    try {
+      for (const c of [long, single]) await c.query(`SET search_path TO ${schema}; SET lock_timeout = '10s'`);
+      // A transaction of several statements (as a config sync is) changes a, then b; meanwhile a
+      // single statement elsewhere (as an API pause is) changes b. When the revision moved at each
+      // statement, the long one held it while waiting for b, and the single one held b while
+      // waiting for it: PostgreSQL found the deadlock and failed one of them.
+      await long.query('BEGIN');
+      await long.query("UPDATE schedules SET paused = true WHERE name = 'a'");
+      await single.query("UPDATE schedules SET paused = true WHERE name = 'b'");
+      await long.query("UPDATE schedules SET paused = false WHERE name = 'b'");
+      await long.query('COMMIT');
+      expect(await store.schedulesRevision()).toBe(before + 2);
+      // Crossing the other way: the single writer waits for b's lock, then both commit.
+      await long.query('BEGIN');
+      await long.query("UPDATE schedules SET paused = false WHERE name = 'b'");
+      const waiting = single.query("UPDATE schedules SET paused = true WHERE name = 'b'");
+      await long.query("UPDATE schedules SET paused = false WHERE name = 'a'");
+      await long.query('COMMIT');
+      await waiting;
+      expect(await store.schedulesRevision()).toBe(before + 4);
+      const paused = await single.query('SELECT name, paused FROM schedules ORDER BY name');
+      expect(paused.rows).toEqual([
+        { name: 'a', paused: false },
+        { name: 'b', paused: true },
+      ]);
+    } finally {
+      await Promise.all([long.end(), single.end(), store.close()]);
     }
   });
 
