@@ -76,10 +76,11 @@ describe('postgres store specifics', () => {
     await Promise.all([long.connect(), single.connect()]);
     try {
       for (const c of [long, single]) await c.query(`SET search_path TO ${schema}; SET lock_timeout = '10s'`);
-      // A transaction of several statements (as a config sync is) changes a, then b; meanwhile a
-      // single statement elsewhere (as an API pause is) changes b. When the revision moved at each
-      // statement, the long one held it while waiting for b, and the single one held b while
-      // waiting for it: PostgreSQL found the deadlock and failed one of them.
+      // A transaction of several statements changes a, then b; meanwhile a single statement
+      // elsewhere changes b. When the revision moved at each statement, the single one waited for
+      // it while holding b, and the long one, holding it, then waited for b: PostgreSQL found the
+      // deadlock and failed one of them (a config sync inserting a name an API put had just
+      // inserted was one way to get there).
       await long.query('BEGIN');
       await long.query("UPDATE schedules SET paused = true WHERE name = 'a'");
       await single.query("UPDATE schedules SET paused = true WHERE name = 'b'");

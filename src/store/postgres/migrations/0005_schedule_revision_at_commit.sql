@@ -1,9 +1,9 @@
 -- The schedule revision (0004) moved at the end of each statement that changed schedules, taking
--- the revision row's lock there and holding it to the end of the transaction. A transaction of
--- several such statements (a config sync) could then hold it while it waited for a schedule row
--- that a single update elsewhere (an API pause) held while waiting for the revision: a deadlock,
--- and one of the two failed. The revision now moves once per transaction, at its commit, when it
--- waits for nothing else.
+-- the revision row's lock there and holding it to the end of the transaction. A transaction that
+-- had changed a schedule could then, holding it, wait for a row that another transaction had
+-- changed while that one waited for the revision: a deadlock, and PostgreSQL failed one of them.
+-- For instance a config sync inserting a new schedule whose name an API put had just inserted. The revision now moves once per transaction, at its commit, when it waits for nothing
+-- else.
 DROP TRIGGER schedules_revision_insert_delete ON schedules;
 DROP TRIGGER schedules_revision_update ON schedules;
 
