@@ -1,3 +1,4 @@
+import { ConflictError } from '../errors.js';
 import type { Lease, NodeRecord, Run, RunOutput, RunStatus, Schedule, ScheduleSpec, Target } from './types.js';
 
 /**
@@ -157,6 +158,10 @@ export function sameSpec(s: Schedule, spec: ScheduleSpec): boolean {
   const b = scheduleSpecValues(spec);
   return a.every((v, i) => v === b[i]);
 }
+
+/** A config sync met a schedule of the same name made through the API. */
+export const bothSources = (name: string): ConflictError =>
+  new ConflictError(`schedule "${name}" is in the config and was also made through the API: delete the API schedule or rename one`);
 
 export function nodeFromRow(r: Row, running: number): NodeRecord {
   return {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, ConflictError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { defineStoreConformance } from './conformance.js';
@@ -102,6 +102,39 @@ describe('postgres store specifics', () => {
       ]);
     } finally {
       await Promise.all([long.end(), single.end(), store.close()]);
+    }
+  });
+
+  test('a config sync that meets a new name an API put inserted meanwhile ends in the same conflict as when it finds it', async () => {
+    const schema = `${prefix}_race`;
+    const store = await openStore(URL, { schema });
+    await store.migrate();
+    await store.syncConfigSchedules([spec('a')], T0);
+    const api = new pg.Client({ connectionString: URL });
+    await api.connect();
+    try {
+      await api.query(`SET search_path TO ${schema}`);
+      // The put's row exists, uncommitted, when the sync starts: the sync cannot lock it, and its
+      // insert of the same name waits for the put to end.
+      await api.query('BEGIN');
+      // What putApiSchedule inserts for a new name, left uncommitted.
+      await api.query(`INSERT INTO schedules SELECT (jsonb_populate_record(NULL::schedules, to_jsonb(s) || '{"name": "b", "source": "api"}')).* FROM schedules s WHERE name = 'a'`);
+      const sync = store.syncConfigSchedules([spec('a'), spec('b')], T0 + 1).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      // Commit only once the sync's insert waits for this transaction, so its insert is what meets the name.
+      const waiting = async () =>
+        (await api.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO schedules%' AND pid <> pg_backend_pid()")).rowCount! > 0;
+      for (let i = 0; i < 500 && !(await waiting()); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await waiting()).toBe(true);
+      await api.query('COMMIT');
+      const err = await sync;
+      expect(err).toBeInstanceOf(ConflictError);
+      expect((err as Error).message).toBe('schedule "b" is in the config and was also made through the API: delete the API schedule or rename one');
+      expect((await store.getSchedule('b'))?.source).toBe('api');
+    } finally {
+      await Promise.all([api.end(), store.close()]);
     }
   });
 

@@ -3,6 +3,7 @@ import { decideLease, leaseStateFromRow } from '../lease-rule.js';
 import {
   RUN_COLUMNS,
   SCHEDULE_SPEC_COLUMNS,
+  bothSources,
   leaseFromRow,
   num,
   runFromRow,
@@ -127,7 +128,7 @@ export class PostgresStore implements Store {
           added.push(spec);
           result.added.push(spec.name);
         } else if (e.source === 'api') {
-          throw new ConflictError(`schedule "${spec.name}" is in the config and was also made through the API: delete the API schedule or rename one`);
+          throw bothSources(spec.name);
         } else if (!e.enabled || !sameSpec(e, spec)) {
           // Re-enabling starts from now, like resuming: the time it was disabled is not replayed.
           await c.query(UPDATE_SCHEDULE, [spec.name, ...scheduleSpecValues(spec), e.enabled ? e.cursor : now, now]);
@@ -138,7 +139,14 @@ export class PostgresStore implements Store {
         // One statement for all new schedules: a first start with 10,000 of them is one round trip.
         const values = added.map(scheduleSpecValues);
         const columns = SCHEDULE_SPEC_COLUMNS.map((_, i) => values.map((v) => v[i]));
-        await c.query(INSERT_SCHEDULES, [added.map((a) => a.name), ...columns, now]);
+        try {
+          await c.query(INSERT_SCHEDULES, [added.map((a) => a.name), ...columns, now]);
+        } catch (err) {
+          // A name new to this sync that an API put inserted meanwhile (its row was not there to
+          // lock when the sync began): the same conflict as when the sync finds it.
+          const taken = (err as { code?: string; detail?: string }).code === '23505' ? /\(name\)=\((.*)\) already exists/.exec((err as { detail?: string }).detail ?? '') : null;
+          throw taken ? bothSources(taken[1]!) : err;
+        }
       }
       for (const e of existing.values()) {
         if (e.source === 'config' && e.enabled && !names.has(e.name)) {

@@ -2,6 +2,7 @@ import { ConfigError, ConflictError, NotFoundError } from '../../errors.js';
 import { decideLease, leaseStateFromRow } from '../lease-rule.js';
 import {
   RUN_COLUMNS,
+  bothSources,
   SCHEDULE_SPEC_COLUMNS,
   leaseFromRow,
   num,
@@ -105,7 +106,7 @@ export class SqliteStore implements Store {
           this.sql.run(INSERT_SCHEDULE, spec.name, ...scheduleSpecValues(spec), 'config', now, now, now);
           result.added.push(spec.name);
         } else if (e.source === 'api') {
-          throw new ConflictError(`schedule "${spec.name}" is in the config and was also made through the API: delete the API schedule or rename one`);
+          throw bothSources(spec.name);
         } else if (!e.enabled || !sameSpec(e, spec)) {
           // Re-enabling starts from now, like resuming: the time it was disabled is not replayed.
           this.sql.run(UPDATE_SCHEDULE, ...scheduleSpecValues(spec), e.enabled ? e.cursor : now, now, spec.name);
