@@ -168,8 +168,8 @@ async function throughput() {
  * (see README, "Bursts"): a node claims ahead at most `concurrency` runs, so it covers the largest
  * level's instant; fires are prepared 2 s ahead because preparing 8,000 took 500-800 ms here, past
  * the default 500 ms lead, and the runs of the last batches started up to 390 ms late; runs are
- * claimed 1 s ahead for the same reason. With the defaults (concurrency 2,000 then, leads 500 ms)
- * one node stopped at 2,000-3,000 fires/s.
+ * claimed 1 s ahead for the same reason. With this bench's former settings (concurrency 2,000,
+ * the default 500 ms leads) one node stopped at 2,000-3,000 fires/s.
  */
 const BURST_SETTINGS = { executor: { concurrency: 10_000, prefetch: '1s' }, scheduler: { lead: '2s' } };
 

@@ -66,6 +66,8 @@ export class Executor {
   /** Claimed ahead of their instant, waiting for it (see prefetchMs). */
   private readonly held = new Map<number, Run>();
   private readonly heldTimers = new Map<number, () => void>();
+  /** Offered tasks that run a process (the others need no launcher). */
+  private readonly commandTasks: Set<string>;
   /** Held runs that are due, in the order they start (see drainStarts). */
   private readonly startQueue = new Set<number>();
   private startsDeferred = false;
@@ -90,6 +92,7 @@ export class Executor {
 
   constructor(private readonly opts: ExecutorOptions) {
     this.results = new ResultQueue(opts.store, opts.log);
+    this.commandTasks = new Set([...opts.tasks].filter(([, t]) => t.kind === 'command').map(([name]) => name));
   }
 
   /** Counters for metrics and benchmarks. */
@@ -185,7 +188,7 @@ export class Executor {
       this.counts.claimed += runs.length;
       // A command run claimed ahead of its instant: the launcher's helper starts now if it is
       // not running yet, so that run does not wait for it. A node that runs no commands has none.
-      if (this.opts.launcher && runs.some((r) => this.opts.tasks.get(r.task)?.kind === 'command')) this.opts.launcher.prepare();
+      if (this.commandTasks.size > 0 && runs.some((r) => this.commandTasks.has(r.task))) this.opts.launcher?.prepare();
       const at = clock.now();
       for (const run of runs) {
         if (run.notBefore <= at) this.startSoon(run);
@@ -232,11 +235,11 @@ export class Executor {
   }
 
   /**
-   * Spawning a process blocks the event loop for its fork and exec (1-15 ms, by machine and by
-   * this process's size): a claim of 64 due runs started in one go held it for a second or
-   * more, long enough for this node's heartbeats to lapse and its leases to be swept. Runs start
-   * in order for at most START_SLICE_MS at a time, then the event loop turns (heartbeats, timers,
-   * results) before the next slice.
+   * Starting runs is work on the event loop: with `executor.spawn: inline` each fork and exec
+   * blocks it (1-15 ms, by machine and by this process's size), and a claim of 64 due runs
+   * started in one go held it for a second or more, long enough for this node's heartbeats to
+   * lapse and its leases to be swept. Runs start in order for at most START_SLICE_MS at a time,
+   * then the event loop turns (heartbeats, timers, results) before the next slice.
    */
   private readonly drainStarts = (): void => {
     this.startsDeferred = false;

@@ -19,7 +19,7 @@ function serve(): void {
     process.exit(2);
   }
   const held = new Map<number, Held>();
-  const reply = (m: HelperReply, cb?: () => void): boolean => send(m, undefined, undefined, cb ? () => cb() : undefined);
+  const reply = (m: HelperReply, cb?: () => void): boolean => send(m, undefined, undefined, cb);
   const update = (h: Held): void => (h.byNode || h.byChannel ? h.launch.pause() : h.launch.resume());
 
   process.on('message', (m: HelperRequest) => {

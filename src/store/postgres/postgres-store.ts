@@ -144,7 +144,8 @@ export class PostgresStore implements Store {
         } catch (err) {
           // A name new to this sync that an API put inserted meanwhile (its row was not there to
           // lock when the sync began): the same conflict as when the sync finds it.
-          const taken = (err as { code?: string; detail?: string }).code === '23505' ? /\(name\)=\((.*)\) already exists/.exec((err as { detail?: string }).detail ?? '') : null;
+          const { code, detail } = err as { code?: string; detail?: string };
+          const taken = code === '23505' ? /\(name\)=\((.*)\) already exists/.exec(detail ?? '') : null;
           throw taken ? bothSources(taken[1]!) : err;
         }
       }

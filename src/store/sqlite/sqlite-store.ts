@@ -2,8 +2,8 @@ import { ConfigError, ConflictError, NotFoundError } from '../../errors.js';
 import { decideLease, leaseStateFromRow } from '../lease-rule.js';
 import {
   RUN_COLUMNS,
-  bothSources,
   SCHEDULE_SPEC_COLUMNS,
+  bothSources,
   leaseFromRow,
   num,
   runFromRow,

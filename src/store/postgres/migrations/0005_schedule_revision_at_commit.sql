@@ -2,8 +2,8 @@
 -- the revision row's lock there and holding it to the end of the transaction. A transaction that
 -- had changed a schedule could then, holding it, wait for a row that another transaction had
 -- changed while that one waited for the revision: a deadlock, and PostgreSQL failed one of them.
--- For instance a config sync inserting a new schedule whose name an API put had just inserted. The revision now moves once per transaction, at its commit, when it waits for nothing
--- else.
+-- For instance a config sync inserting a new schedule whose name an API put had just inserted.
+-- The revision now moves once per transaction, at its commit, when it waits for nothing else.
 DROP TRIGGER schedules_revision_insert_delete ON schedules;
 DROP TRIGGER schedules_revision_update ON schedules;
 
