@@ -2,6 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HelperLauncher, type LaunchEvents, type LaunchSpec } from '../../src/executor/launcher.js';
+import { startTask } from '../../src/executor/run-task.js';
+import { finishStatusOf } from '../../src/executor/task.js';
 import { isDead, waitFor } from './helpers.js';
 
 const DIST_LAUNCHER = pathToFileURL(fileURLToPath(new URL('../../dist/executor/launcher.js', import.meta.url))).href;
@@ -105,6 +107,19 @@ describe('the process launcher helper', () => {
     expect(next.seen.events).toEqual(['spawned', 'closed 0 null']);
     expect(next.seen.out).toBe('again\n');
     expect(l.helperPid).not.toBe(first);
+  });
+
+  it('ends a running task\'s result with the reason when the helper dies under it', async () => {
+    const l = helper();
+    const h = startTask({ kind: 'command', argv: ['sleep', '1000'], shell: false }, { launcher: l });
+    await waitFor('the task to start', () => h.pid !== null);
+    const pid = h.pid!;
+    process.kill(l.helperPid!, 'SIGKILL');
+    const r = await h.done;
+    expect(r).toMatchObject({ exitCode: null, signal: null, cancelled: false, timedOut: false });
+    expect(r.error).toMatch(/^the process launcher \(pid \d+\) was killed by SIGKILL while the task ran: the task was killed/);
+    expect(finishStatusOf(r)).toBe('failed');
+    await waitFor('the task to be killed', () => isDead(pid));
   });
 
   it('leaves with the process that started it, and does not keep that process alive when idle', async () => {
