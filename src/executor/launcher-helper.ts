@@ -19,7 +19,10 @@ function serve(): void {
     process.exit(2);
   }
   const held = new Map<number, Held>();
-  const reply = (m: HelperReply, cb?: () => void): boolean => send(m, undefined, undefined, cb);
+  // A reply can meet a channel the node has just closed (it was killed): the send then fails
+  // with EPIPE, which without a callback is thrown as an 'error' event and would crash this
+  // helper mid-spawn. The failure is ignored: 'disconnect' follows and ends the helper.
+  const reply = (m: HelperReply, cb?: () => void): boolean => send(m, undefined, undefined, () => cb?.());
   const update = (h: Held): void => (h.byNode || h.byChannel ? h.launch.pause() : h.launch.resume());
 
   process.on('message', (m: HelperRequest) => {
