@@ -67,7 +67,9 @@ afterAll(async () => {
 function expectAllAlive(): void {
   for (const name of NODES) {
     const p = cluster.proc(name);
-    const tail = cluster.logs(name).split('\n').slice(-25).join('\n');
+    // This process's own output, 150 lines of it: a crash's cause comes before the traces of
+    // what died with it (its launcher helper writes to the same stderr).
+    const tail = p.log().split('\n').slice(-150).join('\n');
     expect(p.exitCode === null && p.signalCode === null, `${name} exited by itself (${p.exitCode}):\n${tail}`).toBe(true);
   }
 }
