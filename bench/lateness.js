@@ -140,7 +140,7 @@ async function runServe(scenario, storeKind) {
     return {
       bench: 'lateness',
       scenario: scenario === 'burst' ? '10k schedules, 1000 no-op fires/s in one burst' : '50 fires/s spawning /bin/true, spread over each second by jitter',
-      latenessFrom: scenario === 'burst' ? 'task start minus intended start (the instant)' : 'task start (its fork begins) minus intended start (instant + jitter)',
+      latenessFrom: scenario === 'burst' ? 'task start minus intended start (the instant)' : 'task start (its gate opens, for a run forked ahead; else its fork begins) minus intended start (instant + jitter)',
       store: storeKind,
       ...(scenario === 'spawn' && { spawn: SPAWN }),
       seconds: SECONDS,

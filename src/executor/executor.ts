@@ -7,12 +7,15 @@ import type { FinishRequest, FinishStatus, NodeInfo, Run } from '../store/types.
 import { formatDuration } from '../time/duration.js';
 import type { Launcher } from './launcher.js';
 import { loadRank } from './load-rank.js';
+import { prestartCommand, type GatedCommand } from './process.js';
 import { ResultQueue } from './results.js';
 import { startTask } from './run-task.js';
-import { finishStatusOf, type TaskDef, type TaskHandle, type TaskResult } from './task.js';
+import { finishStatusOf, type TaskDef, type TaskHandle, type TaskResult, type TaskStartOptions } from './task.js';
 
 /** Longest stretch of run starts before the event loop gets a turn. */
 const START_SLICE_MS = 20;
+/** Most command runs forked behind a gate ahead of their instant at once; later ones fork at it. */
+const MAX_GATES = 64;
 
 export interface ExecutorOptions {
   store: Store;
@@ -66,6 +69,11 @@ export class Executor {
   /** Claimed ahead of their instant, waiting for it (see prefetchMs). */
   private readonly held = new Map<number, Run>();
   private readonly heldTimers = new Map<number, () => void>();
+  /**
+   * Held command runs whose process is already forked, waiting behind a gate for the instant
+   * (launcher.ts): at the instant the run starts with a pipe write instead of a fork and exec.
+   */
+  private readonly gates = new Map<number, GatedCommand>();
   /** Offered tasks that run a process (the others need no launcher). */
   private readonly commandTasks: Set<string>;
   /** Held runs that are due, in the order they start (see drainStarts). */
@@ -203,6 +211,7 @@ export class Executor {
   /** Keeps a run claimed ahead until its instant; runs due at the same instant share a timer. */
   private hold(run: Run): void {
     this.held.set(run.id, run);
+    this.forkGate(run);
     if (this.heldTimers.has(run.notBefore)) return;
     const at = run.notBefore;
     const fire = () => {
@@ -217,6 +226,22 @@ export class Executor {
       this.kickStarts();
     };
     this.heldTimers.set(at, this.opts.clock.setTimer(at - this.opts.clock.now(), fire));
+  }
+
+  /** A held command run's process is forked now, behind its gate, unless too many wait already. */
+  private forkGate(run: Run): void {
+    const task = this.opts.tasks.get(run.task);
+    if (task?.kind !== 'command' || this.gates.size >= MAX_GATES || this.gates.has(run.id)) return;
+    this.gates.set(run.id, prestartCommand(task, this.startOptions(run, task)));
+  }
+
+  /** A held run that will not start here (cancelled, taken over, stopped): its gate goes too. */
+  private unhold(id: number): void {
+    this.held.delete(id);
+    const gate = this.gates.get(id);
+    if (!gate) return;
+    this.gates.delete(id);
+    gate.discard();
   }
 
   /**
@@ -270,18 +295,38 @@ export class Executor {
   }
 
   private startRun(run: Run): void {
-    const { log, store, dataDir, clock } = this.opts;
+    const { log, store, clock } = this.opts;
     const task = this.opts.tasks.get(run.task);
     if (!task) {
       // claimRuns only hands out offered tasks; this guards invariant 3 if config and store disagree.
       this.queueFinish(run, 'failed', null, null, `task "${run.task}" is not offered by node ${this.opts.node.name}`, { stdout: '', stderr: '' });
       return;
     }
+    const opts = this.startOptions(run, task);
+    const { logPath } = opts;
+    const gate = this.gates.get(run.id);
+    this.gates.delete(run.id);
+    gate?.release();
+    const handle = gate ? gate.handle : startTask(task, opts);
+    const entry: Active = { run, handle, stopReason: null, revoked: false, flushed: { stdout: '', stderr: '' }, timeoutMs: run.timeoutMs ?? task.timeoutMs ?? null };
+    this.active.set(run.id, entry);
+    if (log.isLevelEnabled('info')) {
+      log.info({ run: run.id, schedule: run.schedule, task: run.task, attempt: run.attempt, pid: handle.pid, lateMs: clock.now() - run.scheduledAt }, 'run started');
+    }
+    if (logPath) {
+      store.setRunLogPath(run.id, logPath).catch((err: unknown) => log.warn({ run: run.id, err: (err as Error).message }, 'could not record the log path'));
+    }
+    handle.done.then(
+      (result) => this.onDone(entry, result),
+      (err: unknown) => this.onDone(entry, { exitCode: null, signal: null, timedOut: false, cancelled: false, error: String(err), stdout: '', stderr: '', startedAt: clock.now(), finishedAt: clock.now() }),
+    );
+  }
+
+  private startOptions(run: Run, task: TaskDef): TaskStartOptions {
     // A built-in task has no process: no log file, no environment to build.
     const builtin = task.kind === 'builtin';
-    const logPath = builtin ? undefined : join(dataDir, 'logs', `${run.id}.log`);
-    const handle = startTask(task, {
-      ...(logPath !== undefined && { logPath }),
+    return {
+      ...(!builtin && { logPath: join(this.opts.dataDir, 'logs', `${run.id}.log`) }),
       ...(run.timeoutMs !== null && { timeoutMs: run.timeoutMs }),
       killGraceMs: this.opts.killGraceMs,
       ...(this.opts.launcher && { launcher: this.opts.launcher }),
@@ -295,19 +340,7 @@ export class Executor {
           CRONFLEET_NODE: this.opts.node.name,
         },
       }),
-    });
-    const entry: Active = { run, handle, stopReason: null, revoked: false, flushed: { stdout: '', stderr: '' }, timeoutMs: run.timeoutMs ?? task.timeoutMs ?? null };
-    this.active.set(run.id, entry);
-    if (log.isLevelEnabled('info')) {
-      log.info({ run: run.id, schedule: run.schedule, task: run.task, attempt: run.attempt, pid: handle.pid, lateMs: clock.now() - run.scheduledAt }, 'run started');
-    }
-    if (logPath) {
-      store.setRunLogPath(run.id, logPath).catch((err: unknown) => log.warn({ run: run.id, err: (err as Error).message }, 'could not record the log path'));
-    }
-    handle.done.then(
-      (result) => this.onDone(entry, result),
-      (err: unknown) => this.onDone(entry, { exitCode: null, signal: null, timedOut: false, cancelled: false, error: String(err), stdout: '', stderr: '', startedAt: clock.now(), finishedAt: clock.now() }),
-    );
+    };
   }
 
   private onDone(entry: Active, result: TaskResult): void {
@@ -384,7 +417,7 @@ export class Executor {
     for (const id of res.cancel) {
       const waiting = this.held.get(id);
       if (waiting) {
-        this.held.delete(id);
+        this.unhold(id);
         const reason = (await store.getRun(id))?.reason ?? 'cancel requested';
         this.queueFinish(waiting, 'cancelled', null, null, reason, { stdout: '', stderr: '' });
         continue;
@@ -395,7 +428,7 @@ export class Executor {
       this.stopRun(id, reason ?? 'cancel requested');
     }
     for (const id of res.revoked) {
-      this.held.delete(id);
+      this.unhold(id);
       const entry = this.active.get(id);
       if (entry) entry.revoked = true;
       this.stopRun(id, 'lease lost: the run was taken over');
@@ -455,7 +488,7 @@ export class Executor {
   /** Stops every running run at once. */
   stopAll(reason: string): void {
     for (const run of [...this.held.values()]) {
-      this.held.delete(run.id);
+      this.unhold(run.id);
       this.queueFinish(run, 'cancelled', null, null, `${reason} before its instant`, { stdout: '', stderr: '' });
     }
     for (const stop of this.heldTimers.values()) stop();

@@ -2,8 +2,10 @@
  * The process launcher's helper (see launcher.ts): started by a node with an IPC channel, it
  * forks tasks on request and sends back what becomes of them. It lives as long as that channel.
  */
-import { inlineLauncher } from './launcher.js';
-import type { HelperReply, HelperRequest, Launch } from './launcher.js';
+import { GATE_DISCARDED_STATUS, inlineLauncher } from './launcher.js';
+import type { HelperReply, HelperRequest, Launch, LaunchSpec } from './launcher.js';
+
+const NOT_STARTED: Launch = { pause() {}, resume() {}, release() {}, discard() {} };
 
 interface Held {
   launch: Launch;
@@ -25,12 +27,12 @@ function serve(): void {
   const reply = (m: HelperReply, cb?: () => void): boolean => send(m, undefined, undefined, () => cb?.());
   const update = (h: Held): void => (h.byNode || h.byChannel ? h.launch.pause() : h.launch.resume());
 
-  process.on('message', (m: HelperRequest) => {
-    if (m.op === 'spawn') {
-      const { id } = m;
-      const h: Held = { launch: { pause() {}, resume() {} }, byNode: false, byChannel: false };
-      held.set(id, h);
-      h.launch = inlineLauncher.launch(m.spec, {
+  const start = (id: number, spec: LaunchSpec, gated: boolean): void => {
+    const h: Held = { launch: NOT_STARTED, byNode: false, byChannel: false };
+    held.set(id, h);
+    h.launch = inlineLauncher.launch(
+      spec,
+      {
         spawned: (pid, at) => reply({ op: 'spawned', id, pid, at }),
         output: (fd, chunk) => {
           // When the channel is backed up, this task's output waits in its pipe, not in memory.
@@ -52,11 +54,43 @@ function serve(): void {
           held.delete(id);
           reply({ op: 'closed', id, code, signal });
         },
-      });
+      },
+      gated,
+    );
+  };
+
+  // Gated launches are forked ahead of their instant, one per turn of the event loop, so that a
+  // release (a pipe write) never waits behind a batch of forks claimed together: the node's
+  // messages are read between two forks, and releases are carried out as they arrive.
+  const gatesToFork = new Map<number, LaunchSpec>();
+  const forkNextGate = (): void => {
+    const next = gatesToFork.entries().next();
+    if (next.done) return;
+    const [id, spec] = next.value;
+    gatesToFork.delete(id);
+    start(id, spec, true);
+    if (gatesToFork.size > 0) setImmediate(forkNextGate);
+  };
+
+  process.on('message', (m: HelperRequest) => {
+    if (m.op === 'spawn') {
+      if (!m.gated) return start(m.id, m.spec, false);
+      gatesToFork.set(m.id, m.spec);
+      if (gatesToFork.size === 1) setImmediate(forkNextGate);
+      return;
+    }
+    const queued = gatesToFork.get(m.id);
+    if (queued && (m.op === 'release' || m.op === 'discard')) {
+      // Released or discarded before its gate was forked: it starts now without one, or not at all.
+      gatesToFork.delete(m.id);
+      if (m.op === 'release') start(m.id, queued, false);
+      else reply({ op: 'closed', id: m.id, code: GATE_DISCARDED_STATUS, signal: null });
       return;
     }
     const h = held.get(m.id);
     if (!h) return;
+    if (m.op === 'release') return h.launch.release();
+    if (m.op === 'discard') return h.launch.discard();
     h.byNode = m.op === 'pause';
     update(h);
   });

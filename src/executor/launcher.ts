@@ -38,10 +38,26 @@ export interface LaunchEvents {
 export interface Launch {
   pause(): void;
   resume(): void;
+  /** A gated launch's program runs now (`spawned` follows); a no-op otherwise. */
+  release(): void;
+  /** A gated launch that was not released exits 125 without running its program (`closed` follows); a no-op otherwise. */
+  discard(): void;
 }
 
+/**
+ * A gated launch forks ahead of its instant a shell that waits on its stdin and, given a line,
+ * execs the task's program (stdin from /dev/null, as for any task); at end of file it exits 125
+ * without running it, so a gate whose node or helper dies runs nothing. Releasing it at the
+ * instant is a write to a pipe instead of a fork and an exec: a run claimed ahead starts on
+ * time however busy forking is then.
+ */
+const GATE_SCRIPT = 'IFS= read -r cronfleet_gate || exit 125; exec "$0" "$@" </dev/null';
+/** The status of a gate closed without a release. */
+export const GATE_DISCARDED_STATUS = 125;
+
 export interface Launcher {
-  launch(spec: LaunchSpec, events: LaunchEvents): Launch;
+  /** `gated`: fork now, run the program on `release()` (see GATE_SCRIPT); `spawned` reports the release. */
+  launch(spec: LaunchSpec, events: LaunchEvents, gated?: boolean): Launch;
   /** Gets ready ahead of a launch (starts the helper unless it runs), so the task does not wait for it. */
   prepare(): void;
 }
@@ -51,25 +67,34 @@ export type SpawnMode = 'helper' | 'inline';
 /** Forks from this process; the helper uses it too, so both modes start processes alike. */
 export const inlineLauncher: Launcher = {
   prepare() {},
-  launch(spec, events) {
+  launch(spec, events, gated = false) {
     let child: ChildProcess;
     const at = Date.now();
     try {
-      child = spawn(spec.file, spec.args, {
+      child = spawn(gated ? '/bin/sh' : spec.file, gated ? ['-c', GATE_SCRIPT, spec.file, ...spec.args] : spec.args, {
         cwd: spec.cwd,
         env: spec.env,
         detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: [gated ? 'pipe' : 'ignore', 'pipe', 'pipe'],
         ...(spec.uid !== undefined && { uid: spec.uid }),
         ...(spec.gid !== undefined && { gid: spec.gid }),
       });
     } catch (err) {
       events.failed(`could not spawn ${spec.file}: ${(err as Error).message}`);
-      return { pause() {}, resume() {} };
+      return { pause() {}, resume() {}, release() {}, discard() {} };
     }
     let ended = false;
     const streams = [child.stdout, child.stderr];
-    if (child.pid !== undefined) events.spawned(child.pid, at);
+    if (child.pid !== undefined && !gated) events.spawned(child.pid, at);
+    // A gate whose shell died early (killed from outside) refuses the write: 'close' reports it.
+    child.stdin?.on('error', () => {});
+    let gateOpen = gated;
+    const closeGate = (line: string): boolean => {
+      if (!gateOpen) return false;
+      gateOpen = false;
+      child.stdin?.end(line);
+      return true;
+    };
     streams.forEach((stream, i) => {
       const fd = (i + 1) as 1 | 2;
       stream?.on('data', (chunk: Buffer) => events.output(fd, chunk));
@@ -90,12 +115,16 @@ export const inlineLauncher: Launcher = {
     return {
       pause: () => streams.forEach((s) => s?.pause()),
       resume: () => streams.forEach((s) => s?.resume()),
+      release: () => {
+        if (closeGate('\n') && child.pid !== undefined && !ended) events.spawned(child.pid, Date.now());
+      },
+      discard: () => void closeGate(''),
     };
   },
 };
 
 /** Messages from the caller to the helper. */
-export type HelperRequest = { op: 'spawn'; id: number; spec: LaunchSpec } | { op: 'pause' | 'resume'; id: number };
+export type HelperRequest = { op: 'spawn'; id: number; spec: LaunchSpec; gated: boolean } | { op: 'pause' | 'resume' | 'release' | 'discard'; id: number };
 /** Messages from the helper, one launch's in the order its events happened. */
 export type HelperReply =
   | { op: 'spawned'; id: number; pid: number; at: number }
@@ -125,16 +154,16 @@ export class HelperLauncher implements Launcher {
     if (!this.helper) this.hold(this.startHelper(), false);
   }
 
-  launch(spec: LaunchSpec, events: LaunchEvents): Launch {
+  launch(spec: LaunchSpec, events: LaunchEvents, gated = false): Launch {
     const helper = this.helper ?? this.startHelper();
     const id = this.nextId++;
     this.pending.set(id, { events, pid: null });
     if (this.pending.size === 1) this.hold(helper, true);
-    helper.send({ op: 'spawn', id, spec } satisfies HelperRequest);
-    const send = (op: 'pause' | 'resume') => (): void => {
+    helper.send({ op: 'spawn', id, spec, gated } satisfies HelperRequest);
+    const send = (op: 'pause' | 'resume' | 'release' | 'discard') => (): void => {
       if (this.helper === helper && this.pending.has(id)) helper.send({ op, id } satisfies HelperRequest);
     };
-    return { pause: send('pause'), resume: send('resume') };
+    return { pause: send('pause'), resume: send('resume'), release: send('release'), discard: send('discard') };
   }
 
   /** Pid of the helper, while one runs (for tests and diagnostics). */

@@ -112,14 +112,41 @@ const GROUP_CHECK_MS = 100;
  * the process has started is carried out as soon as it has.
  */
 export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHandle {
+  return launchCommand(task, opts, false).handle;
+}
+
+/** A command forked ahead of its instant, behind a gate (see launcher.ts). */
+export interface GatedCommand {
+  /** Its result, once released; its pid and tails from the release on. */
+  handle: TaskHandle;
+  /** Runs the program now: the run's start, its timeout counted from here. */
+  release(): void;
+  /** Lets the gate go without running the program; the handle is then of no use. */
+  discard(): void;
+}
+
+/** Forks the command's gate now; nothing of the task runs until `release()`. */
+export function prestartCommand(task: CommandTask, opts: TaskStartOptions): GatedCommand {
+  return launchCommand(task, opts, true);
+}
+
+function launchCommand(task: CommandTask, opts: TaskStartOptions, gated: boolean): GatedCommand {
   const requestedAt = Date.now();
   const prepared = prepare(task, opts);
-  if (typeof prepared === 'string') return failedToStart(prepared, requestedAt);
+  if (typeof prepared === 'string') {
+    const handle = failedToStart(prepared, requestedAt);
+    return { handle, release() {}, discard() {} };
+  }
 
   const tailBytes = opts.tailBytes ?? DEFAULT_TAIL_BYTES;
   const out = new TailBuffer(tailBytes);
   const err = new TailBuffer(tailBytes);
-  const log = opts.logPath !== undefined ? new LogFile(opts.logPath) : null;
+  // Opened when the program starts: a gate let go leaves no empty log file behind.
+  let log: LogFile | null = null;
+  let released = !gated;
+  let discarded = false;
+  /** A gate that failed before its release reports it at the release, as the run's start. */
+  let finishOnRelease = false;
   const graceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   let pid: number | null = null;
   /** When the process was spawned; a task that never started counts from its request. */
@@ -140,6 +167,10 @@ export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHan
 
   const finish = async (): Promise<void> => {
     if (finished) return;
+    if (!released && !discarded) {
+      finishOnRelease = true;
+      return;
+    }
     finished = true;
     clearTimeout(timeoutTimer);
     clearTimeout(killTimer);
@@ -213,15 +244,37 @@ export function startCommand(task: CommandTask, opts: TaskStartOptions): TaskHan
       signal = sig;
       maybeFinish();
     },
-  });
-  log?.follow(launch);
+  }, gated);
+  const openLog = (): void => {
+    if (opts.logPath === undefined) return;
+    log = new LogFile(opts.logPath);
+    log.follow(launch);
+  };
+  if (released) openLog();
 
-  return {
+  const handle: TaskHandle = {
     get pid() {
       return pid;
     },
     done,
     tails: () => ({ stdout: out.text(), stderr: err.text() }),
     cancel: () => stop('cancel'),
+  };
+  return {
+    handle,
+    release: () => {
+      if (released || discarded) return;
+      released = true;
+      startedAt = Date.now();
+      openLog();
+      if (finishOnRelease) void finish();
+      else launch.release();
+    },
+    discard: () => {
+      if (released || discarded) return;
+      discarded = true;
+      if (finishOnRelease) void finish();
+      else launch.discard();
+    },
   };
 }

@@ -8,6 +8,7 @@ import { startNode, type RunningNode } from '../../src/node/node.js';
 import { openStore } from '../../src/store/index.js';
 import type { Run } from '../../src/store/types.js';
 import { waitFor } from '../helpers/wait.js';
+import { findGate, isDead } from './helpers.js';
 
 let dir: string;
 let node: RunningNode | null;
@@ -287,6 +288,59 @@ schedules:
     } finally {
       await runs.close();
     }
+  });
+
+  describe('a command run claimed ahead is forked behind a gate', () => {
+    const stamped = () => `
+scheduler: { lead: 3s }
+tasks:
+  stamp: { command: [/bin/sh, -c, 'date +%s%3N; echo $CRONFLEET_RUN_ID >> ran.txt', gate-test], cwd: ${dir} }
+schedules:
+  - { name: stamp, cron: "* * * * * *", task: stamp }`;
+    const ran = () => {
+      const file = join(dir, 'ran.txt');
+      return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number) : [];
+    };
+    /** A run claimed ahead whose gate waits, and that gate's pid. */
+    const heldWithGate = async (n: RunningNode): Promise<{ run: Run; gate: number }> =>
+      waitFor('a run claimed ahead with its gate forked', async () => {
+        const runs = await n.store.listRuns({ schedule: 'stamp', status: ['running'], limit: 100 });
+        for (const run of runs.filter((r) => r.notBefore > n.clock.now() + 600)) {
+          const gate = findGate('gate-test', `CRONFLEET_RUN_ID=${run.id}`);
+          if (gate !== null) return { run, gate };
+        }
+        return null;
+      });
+
+    it('runs the program in that process at the instant, not before', async () => {
+      const n = await start(stamped(), ', prefetch: 3s');
+      const { run, gate } = await heldWithGate(n);
+      expect(ran()).not.toContain(run.id);
+      const done = await final(n, run.id);
+      expect(done.status).toBe('succeeded');
+      expect(ran()).toContain(run.id);
+      // The program read the clock at or after the instant, and the run's start is not before it.
+      expect(Number((await n.store.getRunOutput(run.id))!.stdout.trim())).toBeGreaterThanOrEqual(run.notBefore);
+      expect(done.startedAt!).toBeGreaterThanOrEqual(run.notBefore);
+      expect(isDead(gate)).toBe(true);
+    });
+
+    it('on a hurried stop, the gates of runs cancelled before their instant exit without running them', async () => {
+      const n = await start(stamped(), ', prefetch: 3s');
+      const { gate } = await heldWithGate(n);
+      await n.stop(0);
+      node = null;
+      await waitFor('the gate to exit', async () => isDead(gate));
+      const store = await openStore(`sqlite:${join(dir, 'cf.db')}`);
+      try {
+        const cancelled = (await store.listRuns({ schedule: 'stamp', status: ['cancelled'], limit: 100 })).map((r) => r.id);
+        expect(cancelled.length).toBeGreaterThan(0);
+        for (const id of cancelled) expect(ran()).not.toContain(id);
+        expect(findGate('gate-test')).toBeNull();
+      } finally {
+        await store.close();
+      }
+    });
   });
 
   it('never runs a task that is not in its own config, even if a run for it is queued', async () => {

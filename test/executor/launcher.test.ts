@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HelperLauncher, type LaunchEvents, type LaunchSpec } from '../../src/executor/launcher.js';
 import { startTask } from '../../src/executor/run-task.js';
 import { finishStatusOf } from '../../src/executor/task.js';
-import { isDead, waitFor } from './helpers.js';
+import { findGate, isDead, waitFor } from './helpers.js';
 
 const DIST_LAUNCHER = pathToFileURL(fileURLToPath(new URL('../../dist/executor/launcher.js', import.meta.url))).href;
 
@@ -107,6 +107,22 @@ describe('the process launcher helper', () => {
     expect(next.seen.events).toEqual(['spawned', 'closed 0 null']);
     expect(next.seen.out).toBe('again\n');
     expect(l.helperPid).not.toBe(first);
+  });
+
+  it('a gate waiting for its instant when the helper dies runs nothing: it reads the end of its pipe and exits', async () => {
+    const l = helper();
+    const { seen, events } = record();
+    const marker = `gate-orphan-${process.pid}-${Date.now()}`;
+    l.launch(spec('/bin/sh', ['-c', `echo ran; touch /tmp/${marker}`]), events, true);
+    let gate: number | null = null;
+    await waitFor('the gate to be forked', () => (gate = findGate(marker)) !== null);
+    const first = l.helperPid!;
+    process.kill(first, 'SIGKILL');
+    await seen.ended;
+    expect(seen.events).toEqual([`failed: the process launcher (pid ${first}) was killed by SIGKILL before the task started`]);
+    await waitFor('the gate to exit', () => isDead(gate!));
+    expect(seen.out).toBe('');
+    expect(spawnSync('test', ['-e', `/tmp/${marker}`]).status).toBe(1);
   });
 
   it('ends a running task\'s result with the reason when the helper dies under it', async () => {

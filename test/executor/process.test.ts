@@ -1,11 +1,12 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { launcherFor, type HelperLauncher } from '../../src/executor/launcher.js';
+import { prestartCommand } from '../../src/executor/process.js';
 import { startTask } from '../../src/executor/run-task.js';
 import type { CommandTask, TaskStartOptions } from '../../src/executor/task.js';
-import { isDead, niceOfStatLine, procStat, waitFor } from './helpers.js';
+import { findGate, isDead, niceOfStatLine, procStat, waitFor } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cronfleet-process-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -248,6 +249,66 @@ describe.each(['helper', 'inline'] as const)('launched %s', (mode) => {
       const r = await run(cmd(['echo', 'a\0b']));
       expect(r.exitCode).toBeNull();
       expect(r.error).toMatch(/could not spawn/);
+    });
+  });
+
+  describe('gated: forked ahead of the instant, run at the release', () => {
+    const prestart = (task: CommandTask, opts: TaskStartOptions = {}) => prestartCommand(task, { launcher: launcherFor(mode), ...opts });
+    const gateOf = async (marker: string): Promise<number> => {
+      let pid: number | null = null;
+      await waitFor('the gate to be forked', () => (pid = findGate(marker)) !== null);
+      return pid!;
+    };
+
+    it('runs nothing until released, then the program in the gate\'s own process, started at the release', async () => {
+      const marker = join(dir, 'gate-ran');
+      const g = prestart(cmd(['/bin/sh', '-c', `date +%s%3N > ${marker}; cat; echo "$GATED"`]), { env: { GATED: 'yes' } });
+      const gate = await gateOf(marker);
+      // Forked and waiting: the program has not run, and the run has no pid of its own yet.
+      expect(procStat(gate)?.[0]).toBe('S');
+      expect(existsSync(marker)).toBe(false);
+      expect(g.handle.pid).toBeNull();
+      const before = Date.now();
+      g.release();
+      const r = await g.handle.done;
+      expect(r).toMatchObject({ exitCode: 0, signal: null, error: null, stdout: 'yes\n' });
+      expect(g.handle.pid).toBe(gate);
+      expect(r.startedAt).toBeGreaterThanOrEqual(before);
+      expect(Number(readFileSync(marker, 'utf8'))).toBeGreaterThanOrEqual(before);
+    });
+
+    it('a gate let go runs nothing, leaves no log file, and goes', async () => {
+      const marker = join(dir, 'gate-discarded');
+      const logPath = join(dir, 'gate-discarded.log');
+      const g = prestart(cmd(['/bin/sh', '-c', `touch ${marker}`]), { logPath });
+      const gate = await gateOf(marker);
+      g.discard();
+      await waitFor('the gate to exit', () => isDead(gate));
+      g.release();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(marker)).toBe(false);
+      expect(existsSync(logPath)).toBe(false);
+    });
+
+    it('released before its gate was even forked, it simply runs', async () => {
+      const marker = join(dir, 'gate-hurried');
+      const g = prestart(cmd(['/bin/sh', '-c', `echo ran > ${marker}`]));
+      g.release();
+      expect((await g.handle.done).exitCode).toBe(0);
+      expect(readFileSync(marker, 'utf8')).toBe('ran\n');
+    });
+
+    it('a fork the kernel refuses is the run\'s result at its release', async () => {
+      const g = prestart(cmd(['echo', 'a\0b']));
+      let settled = false;
+      void g.handle.done.then(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(settled).toBe(false);
+      const before = Date.now();
+      g.release();
+      const r = await g.handle.done;
+      expect(r.error).toMatch(/could not spawn/);
+      expect(r.startedAt).toBeGreaterThanOrEqual(before);
     });
   });
 });
