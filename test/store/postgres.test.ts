@@ -111,7 +111,10 @@ describe('postgres store specifics', () => {
     await store.migrate();
     await store.syncConfigSchedules([spec('a')], T0);
     const api = new pg.Client({ connectionString: URL });
-    await api.connect();
+    // Watches from outside the put's transaction: inside it, pg_stat_activity is a snapshot
+    // taken at its first read and kept until the transaction ends.
+    const observer = new pg.Client({ connectionString: URL });
+    await Promise.all([api.connect(), observer.connect()]);
     try {
       await api.query(`SET search_path TO ${schema}`);
       // The put's row exists, uncommitted, when the sync starts: the sync cannot lock it, and its
@@ -125,7 +128,7 @@ describe('postgres store specifics', () => {
       );
       // Commit only once the sync's insert waits for this transaction, so its insert is what meets the name.
       const waiting = async () =>
-        (await api.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO schedules%' AND pid <> pg_backend_pid()")).rowCount! > 0;
+        (await observer.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO schedules%'")).rowCount! > 0;
       for (let i = 0; i < 500 && !(await waiting()); i++) await new Promise((r) => setTimeout(r, 10));
       expect(await waiting()).toBe(true);
       await api.query('COMMIT');
@@ -134,7 +137,7 @@ describe('postgres store specifics', () => {
       expect((err as Error).message).toBe('schedule "b" is in the config and was also made through the API: delete the API schedule or rename one');
       expect((await store.getSchedule('b'))?.source).toBe('api');
     } finally {
-      await Promise.all([api.end(), store.close()]);
+      await Promise.all([api.end(), observer.end(), store.close()]);
     }
   });
 
