@@ -16,7 +16,7 @@
  *   the same pace after each submit returns (Node's timers round it up to the next ms, so ours
  *   paces slightly slower). Every pair gets the same warm-up, whether it needs one or not.
  *
- *   node bench/gearman.js [--jobs N] [--latency-jobs N] [--rounds N]
+ *   node bench/gearman.js [--jobs N] [--latency-jobs N] [--rounds N] [--combos ours,perl,...]
  *
  * Prints one JSON line. Needs `npx tsc -p tsconfig.json` first (imports ../dist).
  */
@@ -270,6 +270,8 @@ async function main() {
   const jobs = opt('--jobs', 5000);
   const latencyJobs = opt('--latency-jobs', 2000);
   const rounds = opt('--rounds', 5);
+  const combosAt = args.indexOf('--combos');
+  const only = combosAt >= 0 ? String(args[combosAt + 1] ?? '').split(',') : null;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-bench-gearman-'));
   writeFileSync(path.join(dir, 'worker.pl'), PERL_WORKER);
   writeFileSync(path.join(dir, 'client.pl'), PERL_CLIENT);
@@ -303,12 +305,17 @@ async function main() {
       ['perl', 'perl', 'perl'],
       ['ours_client_perl_worker', 'ours', 'perl'],
       ['perl_client_ours_worker', 'perl', 'ours'],
-    ];
+    ].filter(([name]) => only === null || only.includes(name));
+    if (combos.length === 0) throw new Error(`--combos ${only.join(',')}: expected some of ours, perl, ours_client_perl_worker, perl_client_ours_worker`);
     // Rounds interleave the combos so a burst of load from elsewhere on the machine hits all of
-    // them alike; see below for how rounds combine.
+    // them alike, and each round starts one combo further on, so none always runs first or
+    // always after the same one; see below for how rounds combine.
     const runs = Object.fromEntries(combos.map(([name]) => [name, []]));
     for (let r = 0; r < rounds; r++) {
-      for (const [name, c, w] of combos) runs[name].push(await combo(`${name}_${r}`, c, w, dir, gd, jobs, latencyJobs));
+      for (let k = 0; k < combos.length; k++) {
+        const [name, c, w] = combos[(r + k) % combos.length];
+        runs[name].push(await combo(`${name}_${r}`, c, w, dir, gd, jobs, latencyJobs));
+      }
     }
     // Throughput: the median over rounds. Latency: quantiles of every round's paced jobs pooled,
     // so the p99 stands on rounds × latency-jobs samples rather than on one round's ten slowest.
@@ -332,8 +339,10 @@ async function main() {
       warmup_jobs: WARMUP,
       cpus: os.cpus().length,
       ...results,
-      ours_vs_perl_throughput: round(results.ours.jobs_per_s / results.perl.jobs_per_s),
-      ours_vs_perl_drain: round(results.ours.drain_jobs_per_s / results.perl.drain_jobs_per_s),
+      ...(results.ours && results.perl && {
+        ours_vs_perl_throughput: round(results.ours.jobs_per_s / results.perl.jobs_per_s),
+        ours_vs_perl_drain: round(results.ours.drain_jobs_per_s / results.perl.drain_jobs_per_s),
+      }),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   } finally {
