@@ -143,6 +143,8 @@ function launchCommand(task: CommandTask, opts: TaskStartOptions, gated: boolean
   const err = new TailBuffer(tailBytes);
   // Opened when the program starts: a gate let go leaves no empty log file behind.
   let log: LogFile | null = null;
+  const openLog = (): LogFile | null => (log = opts.logPath !== undefined ? new LogFile(opts.logPath) : null);
+  const logNow = gated ? null : openLog();
   let released = !gated;
   let discarded = false;
   /** A gate that failed before its release reports it at the release, as the run's start. */
@@ -245,12 +247,7 @@ function launchCommand(task: CommandTask, opts: TaskStartOptions, gated: boolean
       maybeFinish();
     },
   }, gated);
-  const openLog = (): void => {
-    if (opts.logPath === undefined) return;
-    log = new LogFile(opts.logPath);
-    log.follow(launch);
-  };
-  if (released) openLog();
+  logNow?.follow(launch);
 
   const handle: TaskHandle = {
     get pid() {
@@ -266,7 +263,7 @@ function launchCommand(task: CommandTask, opts: TaskStartOptions, gated: boolean
       if (released || discarded) return;
       released = true;
       startedAt = Date.now();
-      openLog();
+      openLog()?.follow(launch);
       if (finishOnRelease) void finish();
       else launch.release();
     },

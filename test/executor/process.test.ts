@@ -299,7 +299,8 @@ describe.each(['helper', 'inline'] as const)('launched %s', (mode) => {
     });
 
     it('a fork the kernel refuses is the run\'s result at its release', async () => {
-      const g = prestart(cmd(['echo', 'a\0b']));
+      const logPath = join(dir, 'gate-refused.log');
+      const g = prestart(cmd(['echo', 'a\0b']), { logPath });
       let settled = false;
       void g.handle.done.then(() => (settled = true));
       await new Promise((r) => setTimeout(r, 200));
@@ -309,6 +310,8 @@ describe.each(['helper', 'inline'] as const)('launched %s', (mode) => {
       const r = await g.handle.done;
       expect(r.error).toMatch(/could not spawn/);
       expect(r.startedAt).toBeGreaterThanOrEqual(before);
+      // As for a run forked at its instant, the run that started has its (empty) log file.
+      expect(readFileSync(logPath, 'utf8')).toBe('');
     });
   });
 });
