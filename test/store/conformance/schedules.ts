@@ -65,6 +65,34 @@ export function schedulesSuite(ctx: SuiteContext): void {
       expect(await ctx.store.getSchedule('a')).toMatchObject({ enabled: true, cursor: T0 + 5000 });
     });
 
+    test('one sync updates many schedules at once, each with its own values and cursor', async () => {
+      await ctx.store.syncConfigSchedules([spec('a'), spec('b'), spec('c')], T0);
+      await ctx.store.registerNode(nodeInfo('n1', ['work']), T0);
+      await ctx.store.createDueFires([plan('b', T0, [T0 + 60_000])], fireOpts(T0 + 60_000));
+      await ctx.store.syncConfigSchedules([spec('a'), spec('b')], T0 + 1000);
+      const r = await ctx.store.syncConfigSchedules(
+        [
+          spec('a', { expr: '*/5 * * * *', timezone: 'Europe/Paris', target: { kind: 'tag', tag: 'eu' }, timeoutMs: null, jitterMs: 1500 }),
+          spec('b', { concurrency: 'forbid', retries: { max: 2, backoffMs: 30_000 }, timeoutMs: 7000 }),
+          spec('c'),
+        ],
+        T0 + 5000,
+      );
+      expect(r).toEqual({ added: [], updated: ['a', 'b', 'c'], disabled: [] });
+      expect(await ctx.store.getSchedule('a')).toMatchObject({
+        expr: '*/5 * * * *',
+        timezone: 'Europe/Paris',
+        target: { kind: 'tag', tag: 'eu' },
+        timeoutMs: null,
+        jitterMs: 1500,
+        cursor: T0,
+        updatedAt: T0 + 5000,
+      });
+      expect(await ctx.store.getSchedule('b')).toMatchObject({ concurrency: 'forbid', retries: { max: 2, backoffMs: 30_000 }, timeoutMs: 7000, cursor: T0 + 60_000 });
+      // c was disabled: back in the config, it starts from now.
+      expect(await ctx.store.getSchedule('c')).toMatchObject({ enabled: true, cursor: T0 + 5000 });
+    });
+
     test('sync leaves API schedules alone and refuses a config schedule with an API name', async () => {
       await ctx.store.putApiSchedule(spec('api', { source: 'api' }), T0);
       expect(await ctx.store.syncConfigSchedules([spec('a')], T0)).toEqual({ added: ['a'], updated: [], disabled: [] });
