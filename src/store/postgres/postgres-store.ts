@@ -142,8 +142,8 @@ export class PostgresStore implements Store {
           result.updated.push(spec.name);
         }
       }
-      // One statement each for all changed and all new schedules: a start after a change to
-      // 10,000 of them (a new default zone) took 4.2 s here one statement per schedule.
+      // One statement each for all changed, all new and all removed schedules: a start after a
+      // change to 10,000 of them (a new default zone) took 4.2 s here one statement per schedule.
       const columnsOf = (list: ScheduleSpec[]) => {
         const values = list.map(scheduleSpecValues);
         return SCHEDULE_SPEC_COLUMNS.map((_, i) => values.map((v) => v[i]));
@@ -164,10 +164,10 @@ export class PostgresStore implements Store {
         }
       }
       for (const e of existing.values()) {
-        if (e.source === 'config' && e.enabled && !names.has(e.name)) {
-          await c.query('UPDATE schedules SET enabled = false, updated_at = $2 WHERE name = $1', [e.name, now]);
-          result.disabled.push(e.name);
-        }
+        if (e.source === 'config' && e.enabled && !names.has(e.name)) result.disabled.push(e.name);
+      }
+      if (result.disabled.length) {
+        await c.query('UPDATE schedules SET enabled = false, updated_at = $2 WHERE name = ANY($1::text[])', [result.disabled, now]);
       }
       return result;
     });
