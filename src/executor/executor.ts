@@ -238,10 +238,13 @@ export class Executor {
   /** A held run that will not start here (cancelled, taken over, stopped): its gate goes too. */
   private unhold(id: number): void {
     this.held.delete(id);
+    this.takeGate(id)?.discard();
+  }
+
+  private takeGate(id: number): GatedCommand | undefined {
     const gate = this.gates.get(id);
-    if (!gate) return;
     this.gates.delete(id);
-    gate.discard();
+    return gate;
   }
 
   /**
@@ -302,12 +305,11 @@ export class Executor {
       this.queueFinish(run, 'failed', null, null, `task "${run.task}" is not offered by node ${this.opts.node.name}`, { stdout: '', stderr: '' });
       return;
     }
-    const opts = this.startOptions(run, task);
-    const { logPath } = opts;
-    const gate = this.gates.get(run.id);
-    this.gates.delete(run.id);
+    const logPath = this.logPathOf(run, task);
+    const gate = this.takeGate(run.id);
     gate?.release();
-    const handle = gate ? gate.handle : startTask(task, opts);
+    // A gated run's options were built when its gate was forked.
+    const handle = gate ? gate.handle : startTask(task, this.startOptions(run, task));
     const entry: Active = { run, handle, stopReason: null, revoked: false, flushed: { stdout: '', stderr: '' }, timeoutMs: run.timeoutMs ?? task.timeoutMs ?? null };
     this.active.set(run.id, entry);
     if (log.isLevelEnabled('info')) {
@@ -322,11 +324,16 @@ export class Executor {
     );
   }
 
+  /** A built-in task has no process: no log file, no environment to build. */
+  private logPathOf(run: Run, task: TaskDef): string | undefined {
+    return task.kind === 'builtin' ? undefined : join(this.opts.dataDir, 'logs', `${run.id}.log`);
+  }
+
   private startOptions(run: Run, task: TaskDef): TaskStartOptions {
-    // A built-in task has no process: no log file, no environment to build.
+    const logPath = this.logPathOf(run, task);
     const builtin = task.kind === 'builtin';
     return {
-      ...(!builtin && { logPath: join(this.opts.dataDir, 'logs', `${run.id}.log`) }),
+      ...(logPath !== undefined && { logPath }),
       ...(run.timeoutMs !== null && { timeoutMs: run.timeoutMs }),
       killGraceMs: this.opts.killGraceMs,
       ...(this.opts.launcher && { launcher: this.opts.launcher }),

@@ -2,10 +2,8 @@
  * The process launcher's helper (see launcher.ts): started by a node with an IPC channel, it
  * forks tasks on request and sends back what becomes of them. It lives as long as that channel.
  */
-import { GATE_DISCARDED_STATUS, inlineLauncher } from './launcher.js';
+import { GATE_DISCARDED_STATUS, NO_PROCESS, inlineLauncher } from './launcher.js';
 import type { HelperReply, HelperRequest, Launch, LaunchSpec } from './launcher.js';
-
-const NOT_STARTED: Launch = { pause() {}, resume() {}, release() {}, discard() {} };
 
 interface Held {
   launch: Launch;
@@ -28,7 +26,7 @@ function serve(): void {
   const update = (h: Held): void => (h.byNode || h.byChannel ? h.launch.pause() : h.launch.resume());
 
   const start = (id: number, spec: LaunchSpec, gated: boolean): void => {
-    const h: Held = { launch: NOT_STARTED, byNode: false, byChannel: false };
+    const h: Held = { launch: NO_PROCESS, byNode: false, byChannel: false };
     held.set(id, h);
     h.launch = inlineLauncher.launch(
       spec,

@@ -55,6 +55,9 @@ const GATE_SCRIPT = 'IFS= read -r cronfleet_gate || exit 125; exec "$0" "$@" </d
 /** The status of a gate closed without a release. */
 export const GATE_DISCARDED_STATUS = 125;
 
+/** A launch with no process behind it (not started, or refused): every control is a no-op. */
+export const NO_PROCESS: Launch = { pause() {}, resume() {}, release() {}, discard() {} };
+
 export interface Launcher {
   /** `gated`: fork now, run the program on `release()` (see GATE_SCRIPT); `spawned` reports the release. */
   launch(spec: LaunchSpec, events: LaunchEvents, gated?: boolean): Launch;
@@ -81,7 +84,7 @@ export const inlineLauncher: Launcher = {
       });
     } catch (err) {
       events.failed(`could not spawn ${spec.file}: ${(err as Error).message}`);
-      return { pause() {}, resume() {}, release() {}, discard() {} };
+      return NO_PROCESS;
     }
     let ended = false;
     const streams = [child.stdout, child.stderr];

@@ -141,12 +141,10 @@ function launchCommand(task: CommandTask, opts: TaskStartOptions, gated: boolean
   const tailBytes = opts.tailBytes ?? DEFAULT_TAIL_BYTES;
   const out = new TailBuffer(tailBytes);
   const err = new TailBuffer(tailBytes);
+  const newLog = (): LogFile | null => (opts.logPath !== undefined ? new LogFile(opts.logPath) : null);
   // Opened when the program starts: a gate let go leaves no empty log file behind.
-  let log: LogFile | null = null;
-  const openLog = (): LogFile | null => (log = opts.logPath !== undefined ? new LogFile(opts.logPath) : null);
-  const logNow = gated ? null : openLog();
-  let released = !gated;
-  let discarded = false;
+  let log = gated ? null : newLog();
+  let gate: 'waiting' | 'released' | 'discarded' = gated ? 'waiting' : 'released';
   /** A gate that failed before its release reports it at the release, as the run's start. */
   let finishOnRelease = false;
   const graceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
@@ -169,7 +167,7 @@ function launchCommand(task: CommandTask, opts: TaskStartOptions, gated: boolean
 
   const finish = async (): Promise<void> => {
     if (finished) return;
-    if (!released && !discarded) {
+    if (gate === 'waiting') {
       finishOnRelease = true;
       return;
     }
@@ -247,7 +245,7 @@ function launchCommand(task: CommandTask, opts: TaskStartOptions, gated: boolean
       maybeFinish();
     },
   }, gated);
-  logNow?.follow(launch);
+  log?.follow(launch);
 
   const handle: TaskHandle = {
     get pid() {
@@ -260,16 +258,17 @@ function launchCommand(task: CommandTask, opts: TaskStartOptions, gated: boolean
   return {
     handle,
     release: () => {
-      if (released || discarded) return;
-      released = true;
+      if (gate !== 'waiting') return;
+      gate = 'released';
       startedAt = Date.now();
-      openLog()?.follow(launch);
+      log = newLog();
+      log?.follow(launch);
       if (finishOnRelease) void finish();
       else launch.release();
     },
     discard: () => {
-      if (released || discarded) return;
-      discarded = true;
+      if (gate !== 'waiting') return;
+      gate = 'discarded';
       if (finishOnRelease) void finish();
       else launch.discard();
     },

@@ -325,6 +325,17 @@ schedules:
       expect(isDead(gate)).toBe(true);
     });
 
+    it('a run cancelled before its instant is recorded cancelled, and its gate exits without running it', async () => {
+      const n = await start(stamped(), ', prefetch: 3s');
+      const { run, gate } = await heldWithGate(n);
+      await n.store.cancelRun(run.id, 'operator asked', n.clock.now());
+      const done = await final(n, run.id);
+      expect(done.status).toBe('cancelled');
+      expect(done.reason).toBe('operator asked');
+      await waitFor('the gate to exit', async () => isDead(gate));
+      expect(ran()).not.toContain(run.id);
+    });
+
     it('on a hurried stop, the gates of runs cancelled before their instant exit without running them', async () => {
       const n = await start(stamped(), ', prefetch: 3s');
       const { gate } = await heldWithGate(n);

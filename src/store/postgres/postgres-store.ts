@@ -62,6 +62,11 @@ const INSERT_SCHEDULES = `INSERT INTO schedules (name, ${SCHEDULE_SPEC_COLUMNS.j
   FROM unnest($1::text[], ${SPEC_ARRAY_TYPES.map((t, i) => `$${i + 2}::${t}[]`).join(', ')})`;
 const UPDATE_SCHEDULE = `UPDATE schedules SET ${SCHEDULE_SPEC_COLUMNS.map((c, i) => `${c} = $${i + 2}`).join(', ')},
   enabled = true, cursor = $14, updated_at = $15 WHERE name = $1`;
+/** Spec values of many schedules, one array per column (for the unnest statements). */
+function specColumns(list: ScheduleSpec[]): unknown[][] {
+  const values = list.map(scheduleSpecValues);
+  return SCHEDULE_SPEC_COLUMNS.map((_, i) => values.map((v) => v[i]));
+}
 // Many at once, each with its own cursor: $1 names, then the spec columns, $14 cursors, $15 now.
 const UPDATE_SCHEDULES = `UPDATE schedules s SET ${SCHEDULE_SPEC_COLUMNS.map((c) => `${c} = x.${c}`).join(', ')},
   enabled = true, cursor = x.cursor, updated_at = $15::int8
@@ -144,17 +149,12 @@ export class PostgresStore implements Store {
       }
       // One statement each for all changed, all new and all removed schedules: a start after a
       // change to 10,000 of them (a new default zone) took 4.2 s here one statement per schedule.
-      const columnsOf = (list: ScheduleSpec[]) => {
-        const values = list.map(scheduleSpecValues);
-        return SCHEDULE_SPEC_COLUMNS.map((_, i) => values.map((v) => v[i]));
-      };
       if (changed.length) {
-        await c.query(UPDATE_SCHEDULES, [changed.map((x) => x.spec.name), ...columnsOf(changed.map((x) => x.spec)), changed.map((x) => x.cursor), now]);
+        await c.query(UPDATE_SCHEDULES, [changed.map((x) => x.spec.name), ...specColumns(changed.map((x) => x.spec)), changed.map((x) => x.cursor), now]);
       }
       if (added.length) {
-        const columns = columnsOf(added);
         try {
-          await c.query(INSERT_SCHEDULES, [added.map((a) => a.name), ...columns, now]);
+          await c.query(INSERT_SCHEDULES, [added.map((a) => a.name), ...specColumns(added), now]);
         } catch (err) {
           // A name new to this sync that an API put inserted meanwhile (its row was not there to
           // lock when the sync began): the same conflict as when the sync finds it.
