@@ -4,6 +4,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { ConfigError, ConflictError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { CLAIM_RUNS, FINISH_RUNS } from '../../src/store/postgres/runs.js';
 import { defineStoreConformance } from './conformance.js';
 import { T0, fireOpts, nodeInfo, spec } from './fixtures.js';
 import { PG_ADMIN_URL } from '../helpers/pg.js';
@@ -59,6 +60,7 @@ describe('postgres store specifics', () => {
       { version: 3, name: 'node_scheduler' },
       { version: 4, name: 'schedule_revision' },
       { version: 5, name: 'schedule_revision_at_commit' },
+      { version: 6, name: 'runs_by_status_final' },
     ]);
       expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedule_revision', 'schedules', 'schema_migrations']);
     } finally {
@@ -183,6 +185,41 @@ describe('postgres store specifics', () => {
       stop();
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test('a finish finds each run by its id and a claim walks the queue alone, on a table analyzed or not', async () => {
+    const schema = `${prefix}_plans`;
+    const store = await openIn(schema)();
+    const c = new pg.Client({ connectionString: URL });
+    await c.connect();
+    try {
+      await c.query(`SET search_path = ${schema}`);
+      // A busy node's table: 100,000 runs finished, 10,000 running on one node, none queued.
+      await c.query(`INSERT INTO runs (schedule, task, scheduled_at, attempt, status, node, not_before, created_at, started_at, finished_at)
+        SELECT 's' || (i % 1000), 'work', i, 1, CASE WHEN i > 100000 THEN 'running' ELSE 'succeeded' END, 'a', i, i, i,
+          CASE WHEN i > 100000 THEN NULL ELSE i END FROM generate_series(1, 110000) i`);
+      const running = (await c.query<{ id: string }>("SELECT id FROM runs WHERE status = 'running' ORDER BY id LIMIT 500")).rows.map((r) => Number(r.id));
+      const finish = JSON.stringify(running.map((id) => ({ runId: id, node: 'a', status: 'succeeded', now: T0, exitCode: 0, signal: null, reason: null, output: { stdout: '', stderr: '' } })));
+      const indexesOf = async (sql: string, params: unknown[]): Promise<string[]> => {
+        const [row] = (await c.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${sql}`, params)).rows;
+        const found: string[] = [];
+        const walk = (node: Record<string, unknown>): void => {
+          if (typeof node['Index Name'] === 'string') found.push(node['Index Name']);
+          if (node['Node Type'] === 'Seq Scan') found.push(`seq scan of ${String(node['Relation Name'])}`);
+          for (const child of (node.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(child);
+        };
+        walk((row!['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan);
+        return found;
+      };
+      for (const analyzed of [false, true]) {
+        if (analyzed) await c.query('ANALYZE runs');
+        expect(await indexesOf(FINISH_RUNS, [finish]), `finish, analyzed: ${analyzed}`).toEqual(['runs_pkey']);
+        expect(await indexesOf(CLAIM_RUNS, [['work'], 'a', [], T0, 10_000, T0, T0, T0]), `claim, analyzed: ${analyzed}`).toEqual(['runs_claim', 'runs_pkey']);
+      }
+    } finally {
+      await c.end();
+      await store.close();
     }
   });
 });
