@@ -131,6 +131,9 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
       ...(metrics && { onFires: (fires) => metrics.recordFires(fires) }),
       misfireGraceMs: cfg.scheduler.misfireGraceMs,
       leadMs: cfg.scheduler.leadMs,
+      // The executor takes the runs it would claim next as their fires are made: no claim each.
+      claim: () => executor.fireClaim(),
+      onClaimed: (runs) => executor.take(runs),
       // Live nodes that run a scheduler share the scheduling; one whose heartbeat lapses loses its share.
       peers: async () => {
         const now = clock.now();

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { repeat, type Repeating } from '../repeat.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
-import type { CreatedFire, FirePlan, Schedule } from '../store/types.js';
+import type { CreatedFire, FireClaim, FirePlan, Run, Schedule } from '../store/types.js';
 import { compileSchedule, type CompiledSchedule } from '../time/index.js';
 import { ownerOf } from './owner.js';
 import { planSchedule } from './plan.js';
@@ -42,6 +42,12 @@ export interface SchedulerOptions {
    */
   warmupMs?: number;
   onFires?: (fires: CreatedFire[]) => void;
+  /**
+   * The runs this node's executor takes as their fires are created (asked before each store
+   * call, see FireOptions.claim), and where the runs it got go. Without it, every run is queued.
+   */
+  claim?: () => FireClaim | null;
+  onClaimed?: (runs: Run[]) => void;
 }
 
 export interface Peer {
@@ -49,6 +55,9 @@ export interface Peer {
   /** When it started, on the store's clock. */
   startedAt: number;
 }
+
+/** Store calls of one pass under way at once (see pass). */
+const PARALLEL_BATCHES = 2;
 
 /** Every schedule is re-read at least this often, whatever the revision says. */
 const FULL_READ_MS = 60_000;
@@ -316,9 +325,25 @@ export class Scheduler {
     }
     const created: CreatedFire[] = [];
     const stale: string[] = [];
-    for (let i = 0; i < plans.length; i += this.batchSize) {
-      const batch = plans.slice(i, i + this.batchSize);
-      const result = await this.opts.store.createDueFires(batch, { now, nodeTtlMs: this.opts.nodeTtlMs, node: this.opts.node });
+    // Runs that batches under way may claim: the executor counts them only once they arrive.
+    // A fire makes at most one run this node may take (the untargeted one, or its own of `all`).
+    let claiming = 0;
+    const apply = async (batch: FirePlan[]): Promise<void> => {
+      const offer = this.opts.claim?.() ?? null;
+      const fires = batch.reduce((n, p) => n + p.fires.length, 0);
+      const limit = Math.min(fires, (offer?.limit ?? 0) - claiming);
+      const claim = offer && limit > 0 ? { ...offer, limit } : null;
+      claiming += claim?.limit ?? 0;
+      let result;
+      try {
+        result = await this.opts.store.createDueFires(batch, { now, nodeTtlMs: this.opts.nodeTtlMs, node: this.opts.node, ...(claim && { claim }) });
+      } finally {
+        claiming -= claim?.limit ?? 0;
+      }
+      if (claim) {
+        const mine = result.fires.flatMap((f) => f.runs.filter((r) => r.status === 'running' && r.node === this.opts.node));
+        if (mine.length > 0) this.opts.onClaimed?.(mine);
+      }
       const byName = new Map(batch.map((p) => [p.schedule, p]));
       for (const name of result.applied) {
         const e = this.entries.get(name);
@@ -331,7 +356,19 @@ export class Scheduler {
       }
       stale.push(...result.stale);
       created.push(...result.fires);
-    }
+    };
+    // Batches are sent PARALLEL_BATCHES at a time: each one waits on its own round trips and
+    // commit, and one after the other they could not create more than ~12,000 fires a second.
+    // They hold disjoint schedules, each batch locking its own in name order.
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < plans.length) {
+        const batch = plans.slice(next, next + this.batchSize);
+        next += this.batchSize;
+        await apply(batch);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_BATCHES, Math.ceil(plans.length / this.batchSize)) }, lane));
     this.stats.plans += plans.length;
     this.stats.stale += stale.length;
     this.stats.fires += created.length;

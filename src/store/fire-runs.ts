@@ -1,5 +1,6 @@
 import type { FireSchedule } from './rows.js';
 import { newRun, type NewRun } from './retry.js';
+import type { FireClaim } from './types.js';
 
 /** A fire that was just created (its key was free), waiting for its runs. */
 export interface NewFire {
@@ -44,19 +45,22 @@ export function isLive(n: NodeLiveness, now: number, nodeTtlMs: number): boolean
   return !n.draining && n.heartbeatAt >= now - nodeTtlMs;
 }
 
+export interface FireRunOptions {
+  now: number;
+  nodeTtlMs: number;
+  /** The node creating the fires. */
+  node?: string;
+  /** Runs the creating node takes at once (see FireOptions.claim). */
+  claim?: FireClaim;
+}
+
 /**
  * Decides the runs of new fires from the schedules' target and concurrency policy. Pure, so both
  * stores apply the same rules: they only load `active` and `nodes` and write the result.
  * Fires are handled in input order, so a fire sees the runs queued by earlier fires of the batch.
  */
-export function planFireRuns(
-  fires: NewFire[],
-  active: ActiveRun[],
-  nodes: NodeLiveness[],
-  now: number,
-  nodeTtlMs: number,
-  creator?: string,
-): RunsForFires {
+export function planFireRuns(fires: NewFire[], active: ActiveRun[], nodes: NodeLiveness[], opts: FireRunOptions): RunsForFires {
+  const { now, nodeTtlMs, node: creator } = opts;
   // The node creating the fires is alive at this instant whatever its last heartbeat says: after
   // the store was out of reach, its first pass may come before its first heartbeat, and judging
   // it by the old one skipped fires as if no node offered their task.
@@ -125,7 +129,27 @@ export function planFireRuns(
     }
     activeBySchedule.set(s.name, current);
   });
+  if (opts.claim && creator !== undefined) claimOwnRuns(out.runs, creator, opts.claim, now);
   return out;
+}
+
+/**
+ * The creator takes the queued runs it would be handed by a claim at `now` (ClaimRequest's
+ * rules: its task, meant for it, its tag or anyone, due by `dueBy`), in order, up to the limit.
+ */
+function claimOwnRuns(runs: RunsForFires['runs'], creator: string, claim: FireClaim, now: number): void {
+  const tasks = new Set(claim.tasks);
+  let left = claim.limit;
+  for (const { run } of runs) {
+    if (left <= 0) return;
+    if (run.status !== 'queued' || !tasks.has(run.task) || run.notBefore > claim.dueBy) continue;
+    if ((run.targetNode !== null && run.targetNode !== creator) || (run.targetTag !== null && !claim.tags.includes(run.targetTag))) continue;
+    run.status = 'running';
+    run.node = creator;
+    run.startedAt = now;
+    run.leaseUntil = now + claim.leaseMs;
+    left--;
+  }
 }
 
 function iso(ms: number): string {

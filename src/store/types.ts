@@ -186,7 +186,17 @@ export interface FireOptions {
   nodeTtlMs: number;
   /** Name of the node creating the fires (recorded on the fire). */
   node: string;
+  /**
+   * The creating node takes, as it creates them, the runs it would claim next: up to `limit`
+   * runs of its tasks, meant for it or anyone, due by `dueBy`. They are stored `running` on it
+   * with their lease, so a fire costs no separate claim; the rest stay queued for any node.
+   * A node busier than a peer passes none (the peer is preferred, see ClaimRequest.createdBy).
+   */
+  claim?: FireClaim;
 }
+
+/** What the creator of fires claims of their runs at once (see FireOptions.claim). */
+export type FireClaim = Pick<ClaimRequest, 'tasks' | 'tags' | 'limit' | 'leaseMs'> & { dueBy: number };
 
 /** A run that did not come from a schedule's fire (a job a gearman server handed over). */
 export interface ExternalRunRequest {
@@ -233,6 +243,11 @@ export interface HeartbeatRequest {
   runIds: number[];
   leaseMs: number;
   now: number;
+  /**
+   * Leases ending at or after this instant are left as they are (still checked for cancels and
+   * takeovers): one claimed a moment ago needs no new row version yet. Absent: all are renewed.
+   */
+  renewBefore?: number;
 }
 
 export interface HeartbeatResult {

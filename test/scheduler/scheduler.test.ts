@@ -109,6 +109,36 @@ describe('Scheduler with an injected clock', () => {
     expect(runs.every((r) => r.status === 'queued' && r.attempt === 1)).toBe(true);
   });
 
+  it("hands the runs its node takes as they are created to the node, never more than the node's room, batches in flight included", async () => {
+    const clock = new ManualClock(T0);
+    const s = await store();
+    await s.registerNode(node, clock.now());
+    await s.syncConfigSchedules(Array.from({ length: 7 }, (_, i) => spec(`s${i}`, '* * * * * *')), clock.now());
+    // The node has room for 5 runs less what it was handed; batches of 2 plans, 2 at once.
+    let held = 0;
+    const asked: number[] = [];
+    const handed: Run[] = [];
+    const sch = scheduler(s, clock, 'n1', undefined, {
+      batchSize: 2,
+      claim: () => {
+        asked.push(5 - held);
+        return 5 - held > 0 ? { tasks: ['work'], tags: [], limit: 5 - held, leaseMs: MIN, dueBy: clock.now() + SEC } : null;
+      },
+      onClaimed: (runs) => {
+        held += runs.length;
+        handed.push(...runs);
+      },
+    });
+    await sch.start();
+    await advance(clock, s, T0 + SEC, SEC, sch);
+    expect(handed).toHaveLength(5);
+    expect(handed.every((r) => r.status === 'running' && r.node === 'n1' && r.leaseUntil === T0 + SEC + MIN)).toBe(true);
+    const stored = (await s.listRuns({ limit: 100 })).filter((r) => r.scheduledAt === T0 + SEC);
+    expect(stored.map((r) => r.status).sort()).toEqual(['queued', 'queued', ...Array<string>(5).fill('running')]);
+    // The second batch was asked while the first was under way: it got what the first did not reserve.
+    expect(asked.slice(0, 2)).toEqual([5, 5]);
+  });
+
   it('arms its timer for the next due instant instead of polling', async () => {
     const clock = new ManualClock(T0);
     const s = await store();

@@ -20,25 +20,25 @@ describe('planFireRuns', () => {
   test('the node creating the fires counts as live however old its heartbeat (it is running this), unless draining', () => {
     const s = schedule();
     const stale = [live('me', { heartbeatAt: 0 }), live('other', { heartbeatAt: 0 })];
-    expect(planFireRuns([fire(s, T0)], [], stale, T0, 1000, 'me').runs.map((r) => r.run.status)).toEqual(['queued']);
-    expect(planFireRuns([fire(s, T0)], [], stale, T0, 1000).runs.map((r) => r.run.status)).toEqual(['skipped']);
+    expect(planFireRuns([fire(s, T0)], [], stale, { now: T0, nodeTtlMs: 1000, node: 'me' }).runs.map((r) => r.run.status)).toEqual(['queued']);
+    expect(planFireRuns([fire(s, T0)], [], stale, { now: T0, nodeTtlMs: 1000 }).runs.map((r) => r.run.status)).toEqual(['skipped']);
     const draining = [live('me', { heartbeatAt: 0, draining: true })];
-    expect(planFireRuns([fire(s, T0)], [], draining, T0, 1000, 'me').runs.map((r) => r.run.status)).toEqual(['skipped']);
+    expect(planFireRuns([fire(s, T0)], [], draining, { now: T0, nodeTtlMs: 1000, node: 'me' }).runs.map((r) => r.run.status)).toEqual(['skipped']);
     // For `all`, the creator gets its run; the stale other node does not.
     const all = schedule({ target: { kind: 'all' } });
-    expect(planFireRuns([fire(all, T0)], [], stale, T0, 1000, 'me').runs.map((r) => r.run.targetNode)).toEqual(['me']);
+    expect(planFireRuns([fire(all, T0)], [], stale, { now: T0, nodeTtlMs: 1000, node: 'me' }).runs.map((r) => r.run.targetNode)).toEqual(['me']);
   });
 
   test('a skip reason wins over targeting and concurrency', () => {
     const s = schedule({ concurrency: 'forbid' });
-    const out = planFireRuns([fire(s, T0, { skipReason: 'misfire' })], [{ id: 9, schedule: 's', status: 'running' }], [], T0, 1000);
+    const out = planFireRuns([fire(s, T0, { skipReason: 'misfire' })], [{ id: 9, schedule: 's', status: 'running' }], [], { now: T0, nodeTtlMs: 1000 });
     expect(out.runs.map((r) => [r.run.status, r.run.reason])).toEqual([['skipped', 'misfire']]);
     expect(out.cancelQueued).toEqual([]);
   });
 
   test('replace with no live node skips and cancels nothing', () => {
     const s = schedule({ concurrency: 'replace' });
-    const out = planFireRuns([fire(s, T0)], [{ id: 9, schedule: 's', status: 'queued' }], [live('n', { heartbeatAt: 0 })], T0, 1000);
+    const out = planFireRuns([fire(s, T0)], [{ id: 9, schedule: 's', status: 'queued' }], [live('n', { heartbeatAt: 0 })], { now: T0, nodeTtlMs: 1000 });
     expect(out.runs[0]!.run.status).toBe('skipped');
     expect(out.cancelQueued).toEqual([]);
   });
@@ -49,8 +49,7 @@ describe('planFireRuns', () => {
       [fire(s, T0), fire(s, T0 + 1)],
       [{ id: 1, schedule: 's', status: 'running' }],
       [live('a'), live('b')],
-      T0,
-      1000,
+      { now: T0, nodeTtlMs: 1000 },
     );
     expect(out.requestCancel.map((c) => c.id)).toEqual([1]);
     expect(out.runs.map((r) => [r.fire, r.run.targetNode, r.run.status])).toEqual([
@@ -59,6 +58,58 @@ describe('planFireRuns', () => {
       [1, 'a', 'queued'],
       [1, 'b', 'queued'],
     ]);
+  });
+});
+
+describe('planFireRuns: the creator claims its own runs', () => {
+  const claim = { tasks: ['work'], tags: ['gpu'], limit: 10, leaseMs: 30_000, dueBy: T0 + 500 };
+  const nodes = [live('me', { tags: ['gpu'] }), live('other', { tags: ['gpu'] })];
+  const claimed = (out: ReturnType<typeof planFireRuns>) => out.runs.map((r) => [r.run.targetNode, r.run.status, r.run.node, r.run.startedAt, r.run.leaseUntil]);
+
+  test('a run it may run and due by dueBy is stored running on it, with its lease from now', () => {
+    const out = planFireRuns([fire(schedule(), T0 + 500)], [], nodes, { now: T0, nodeTtlMs: 1000, node: 'me', claim });
+    expect(claimed(out)).toEqual([[null, 'running', 'me', T0, T0 + 30_000]]);
+  });
+
+  test('runs due after dueBy, of a task it does not offer, meant for another node or tag, or skipped stay as they are', () => {
+    const out = planFireRuns(
+      [
+        fire(schedule(), T0 + 501),
+        fire(schedule({ name: 'x', task: 'other' }), T0),
+        fire(schedule({ name: 'all', target: { kind: 'all' } }), T0),
+        fire(schedule({ name: 'cpu', target: { kind: 'tag', tag: 'cpu' } }), T0),
+        fire(schedule({ name: 'gone' }), T0, { skipReason: 'misfire' }),
+      ],
+      [],
+      [...nodes, live('c', { tasks: ['work'], tags: ['cpu'] })],
+      { now: T0, nodeTtlMs: 1000, node: 'me', claim },
+    );
+    expect(out.runs.map((r) => [r.run.schedule, r.run.targetNode, r.run.status, r.run.node])).toEqual([
+      ['s', null, 'queued', null],
+      ['x', null, 'skipped', null],
+      ['all', 'me', 'running', 'me'],
+      ['all', 'other', 'queued', null],
+      ['all', 'c', 'queued', null],
+      ['cpu', null, 'queued', null],
+      ['gone', null, 'skipped', null],
+    ]);
+  });
+
+  test('a tagged run is claimed by a creator with the tag; at most `limit` runs are claimed, in order', () => {
+    const gpu = schedule({ target: { kind: 'tag', tag: 'gpu' } });
+    const out = planFireRuns([fire(gpu, T0), fire(gpu, T0 + 1), fire(gpu, T0 + 2)], [], nodes, { now: T0, nodeTtlMs: 1000, node: 'me', claim: { ...claim, limit: 2 } });
+    expect(out.runs.map((r) => r.run.status)).toEqual(['running', 'running', 'queued']);
+  });
+
+  test('a run cancelled by a later fire of the batch (replace) is not claimed; the replacing one is', () => {
+    const s = schedule({ concurrency: 'replace' });
+    const out = planFireRuns([fire(s, T0), fire(s, T0 + 1)], [], nodes, { now: T0, nodeTtlMs: 1000, node: 'me', claim });
+    expect(out.runs.map((r) => [r.run.status, r.run.node])).toEqual([['cancelled', null], ['running', 'me']]);
+  });
+
+  test('without a claim, or a limit of 0, every run stays queued', () => {
+    expect(planFireRuns([fire(schedule(), T0)], [], nodes, { now: T0, nodeTtlMs: 1000, node: 'me' }).runs[0]!.run.status).toBe('queued');
+    expect(planFireRuns([fire(schedule(), T0)], [], nodes, { now: T0, nodeTtlMs: 1000, node: 'me', claim: { ...claim, limit: 0 } }).runs[0]!.run.status).toBe('queued');
   });
 });
 

@@ -82,7 +82,7 @@ async function makeRuns(c: Q, fires: NewFire[], opts: FireOptions): Promise<Crea
       ).map((r) => ({ id: num(r.id), schedule: String(r.schedule), status: String(r.status) as 'queued' | 'running' }))
     : [];
   const nodes = fires.some((f) => f.skipReason === undefined) ? await loadNodes(c) : [];
-  const plan = planFireRuns(fires, active, nodes, opts.now, opts.nodeTtlMs, opts.node);
+  const plan = planFireRuns(fires, active, nodes, opts);
 
   if (plan.cancelQueued.length) {
     await c.query(

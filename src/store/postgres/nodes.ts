@@ -21,11 +21,14 @@ export class PgNodes {
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
     return this.db.tx(async (c) => {
       await upsertNode(c, req.node, req.now, req.clockSkewMs);
-      const renewed = await rows(
-        c,
-        "UPDATE runs SET lease_until = $1 WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[]) RETURNING id, cancel_requested",
-        [req.now + req.leaseMs, req.node.name, req.runIds],
+      await c.query(
+        "UPDATE runs SET lease_until = $1 WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[]) AND lease_until < $4",
+        [req.now + req.leaseMs, req.node.name, req.runIds, req.renewBefore ?? Number.MAX_SAFE_INTEGER],
       );
+      const renewed = await rows(c, "SELECT id, cancel_requested FROM runs WHERE node = $1 AND status = 'running' AND id = ANY($2::int8[])", [
+        req.node.name,
+        req.runIds,
+      ]);
       const mine = new Set(renewed.map((r) => num(r.id)));
       const [node] = await rows(c, 'SELECT draining FROM nodes WHERE name = $1', [req.node.name]);
       return {

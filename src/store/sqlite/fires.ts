@@ -66,7 +66,7 @@ function makeRuns(db: SqliteDb, fires: NewFire[], opts: FireOptions): CreatedFir
       )
     : [];
   const nodes = fires.some((f) => f.skipReason === undefined) ? loadNodes(db) : [];
-  const plan = planFireRuns(fires, active, nodes, opts.now, opts.nodeTtlMs, opts.node);
+  const plan = planFireRuns(fires, active, nodes, opts);
 
   for (const c of plan.cancelQueued) {
     db.run("UPDATE runs SET status = 'cancelled', finished_at = ?, reason = ? WHERE id = ? AND status = 'queued'", opts.now, c.reason, c.id);

@@ -21,12 +21,18 @@ export class SqliteNodes {
   heartbeat(req: HeartbeatRequest): HeartbeatResult {
     return this.sql.write(() => {
       this.upsert(req.node, req.now, req.clockSkewMs);
-      const renewed = this.sql.all<{ id: number; cancel_requested: number }>(
-        `UPDATE runs SET lease_until = ? WHERE node = ? AND status = 'running' AND id IN (SELECT value FROM json_each(?))
-         RETURNING id, cancel_requested`,
+      const ids = jsonList(req.runIds);
+      this.sql.run(
+        "UPDATE runs SET lease_until = ? WHERE node = ? AND status = 'running' AND id IN (SELECT value FROM json_each(?)) AND lease_until < ?",
         req.now + req.leaseMs,
         req.node.name,
-        jsonList(req.runIds),
+        ids,
+        req.renewBefore ?? Number.MAX_SAFE_INTEGER,
+      );
+      const renewed = this.sql.all<{ id: number; cancel_requested: number }>(
+        "SELECT id, cancel_requested FROM runs WHERE node = ? AND status = 'running' AND id IN (SELECT value FROM json_each(?))",
+        req.node.name,
+        ids,
       );
       const mine = new Set(renewed.map((r) => r.id));
       const draining = this.sql.get<{ draining: number }>('SELECT draining FROM nodes WHERE name = ?', req.node.name);

@@ -105,6 +105,31 @@ export function firesSuite(ctx: SuiteContext): void {
       expect(runs.every((x) => x.status === 'queued')).toBe(true);
     });
 
+    test('the creator claims the runs it may run as it creates them: stored running on it, with their lease; the rest stay queued', async () => {
+      await ctx.store.syncConfigSchedules([spec('a'), spec('later'), spec('all', { target: { kind: 'all' } })], T0);
+      for (const n of ['n1', 'n2']) await ctx.store.registerNode(nodeInfo(n), T0);
+      const claim = { tasks: ['work'], tags: [], limit: 10, leaseMs: MIN, dueBy: T0 + 500 };
+      const r = await ctx.store.createDueFires(
+        [plan('a', T0, [T0 + 500]), plan('later', T0, [T0 + 501]), plan('all', T0, [T0 + 500])],
+        { ...fireOpts(T0 + 100), claim },
+      );
+      const made = r.fires.flatMap((f) => f.runs).map((x) => [x.schedule, x.targetNode, x.status, x.node, x.startedAt, x.leaseUntil]);
+      expect(made).toEqual([
+        ['a', null, 'running', 'n1', T0 + 100, T0 + 100 + MIN],
+        ['later', null, 'queued', null, null, null],
+        ['all', 'n1', 'running', 'n1', T0 + 100, T0 + 100 + MIN],
+        ['all', 'n2', 'queued', null, null, null],
+      ]);
+      for (const run of r.fires.flatMap((f) => f.runs)) expect(await ctx.store.getRun(run.id)).toEqual(run);
+      // A claim hands out only what stayed queued; the node's count includes what its scheduler took.
+      const taken = await ctx.store.claimRuns({ node: 'n1', tasks: ['work'], tags: [], limit: 10, leaseMs: MIN, now: T0 + 600 });
+      expect(taken.map((x) => x.schedule)).toEqual(['later']);
+      expect((await ctx.store.listNodes()).map((n) => [n.name, n.running])).toEqual([['n1', 3], ['n2', 0]]);
+      // At most `limit` runs are taken.
+      const next = await ctx.store.createDueFires([plan('a', T0 + 500, [T0 + 1000, T0 + 1001])], { ...fireOpts(T0 + 900), claim: { ...claim, limit: 1, dueBy: T0 + 2000 } });
+      expect(next.fires.map((f) => f.runs[0]!.status)).toEqual(['running', 'queued']);
+    });
+
     test('forbid skips a fire while a run is queued or running, naming it', async () => {
       await ctx.store.syncConfigSchedules([spec('f', { concurrency: 'forbid' })], T0);
       await ctx.store.registerNode(nodeInfo('n1'), T0);

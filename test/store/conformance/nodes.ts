@@ -57,6 +57,21 @@ export function nodesSuite(ctx: SuiteContext): void {
       expect((await ctx.store.sweepLostRuns(T0 + 5901, 60_000)).map((r) => r.id)).toEqual([r1!.id]);
     });
 
+    test('with renewBefore, only leases ending before it are rewritten; the others are still checked for cancels and takeovers', async () => {
+      await ctx.store.syncConfigSchedules([spec('a')], T0);
+      await ctx.store.registerNode(nodeInfo('n1'), T0);
+      await ctx.store.createDueFires([plan('a', T0, [T0 + 1, T0 + 2, T0 + 3])], fireOpts(T0));
+      const [old] = await ctx.store.claimRuns({ node: 'n1', tasks: ['work'], tags: [], limit: 1, leaseMs: 1000, now: T0, dueBy: T0 + 3 });
+      const [fresh, gone] = await ctx.store.claimRuns({ node: 'n1', tasks: ['work'], tags: [], limit: 2, leaseMs: 1000, now: T0 + 600 });
+      await ctx.store.cancelRun(fresh!.id, 'operator', T0 + 610);
+      await ctx.store.finishRun({ runId: gone!.id, node: 'n1', status: 'succeeded', exitCode: 0, signal: null, reason: null, output: { stdout: '', stderr: '' }, now: T0 + 620 });
+      // At T0 + 700, leases ending before T0 + 1,500 are renewed: the one taken at T0 (ends T0 + 1,000), not the one taken at T0 + 600.
+      const hb = await ctx.store.heartbeat({ node: nodeInfo('n1'), clockSkewMs: 0, runIds: [old!.id, fresh!.id, gone!.id], leaseMs: 1000, now: T0 + 700, renewBefore: T0 + 1500 });
+      expect(hb).toEqual({ cancel: [fresh!.id], revoked: [gone!.id], draining: false });
+      expect((await ctx.store.getRun(old!.id))?.leaseUntil).toBe(T0 + 1700);
+      expect((await ctx.store.getRun(fresh!.id))?.leaseUntil).toBe(T0 + 1600);
+    });
+
     test('a heartbeat registers an unknown node and re-registering keeps draining', async () => {
       const hb = await ctx.store.heartbeat({ node: nodeInfo('fresh'), clockSkewMs: 3, runIds: [], leaseMs: 1000, now: T0 });
       expect(hb).toEqual({ cancel: [], revoked: [], draining: false });
