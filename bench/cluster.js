@@ -10,9 +10,10 @@
 //       up front, and sustained as (a) is (jobs added every second in one batch, levels rising
 //       until p99 lateness passes 50 ms).
 // Prints one JSON line per figure. Usage: node bench/cluster.js [--levels 1000,2000,5000,10000]
-//   [--seconds 8] [--kills 20] [--only a,b,c] [--graphile-levels 500,1000,2000,4000,8000,16000]
+//   [--seconds 8] [--kills 20] [--only a,b,c] [--nodes 1,3] [--graphile-levels 500,1000,2000,4000,8000,16000]
 // The nodes are real processes: this script re-runs itself with --node CONFIG, which starts a node
 // exactly as `cronfleet serve` does and, when stopped, prints its scheduler's and executor's counters.
+// CF_NODE_ARGS adds node options to those processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,7 +79,7 @@ async function withDatabase(prefix, fn) {
 async function startNode(dir, config) {
   const file = join(dir, `${config.node.name}.json`);
   writeFileSync(file, JSON.stringify(config));
-  const child = spawn(process.execPath, [SELF, '--node', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(process.env.CF_NODE_ARGS ? process.env.CF_NODE_ARGS.split(' ') : []), SELF, '--node', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -141,7 +142,7 @@ async function main() {
 async function throughput() {
   const levels = opt('levels', '250,500,1000,2000,4000').split(',').map(Number);
   const seconds = Number(opt('seconds', '8'));
-  for (const nodes of [1, 3]) {
+  for (const nodes of opt('nodes', '1,3').split(',').map(Number)) {
     const best = await climb(
       levels,
       (perSecond) => loadLevel(nodes, perSecond, seconds),
@@ -165,13 +166,12 @@ async function throughput() {
 
 /**
  * The nodes' settings for bursts of thousands of fires per instant, as an operator would set them
- * (see README, "Bursts"): a node claims ahead at most `concurrency` runs, so it covers the largest
- * level's instant; fires are prepared 2 s ahead because preparing 8,000 took 500-800 ms here, past
- * the default 500 ms lead, and the runs of the last batches started up to 390 ms late; runs are
- * claimed 1 s ahead for the same reason. With this bench's former settings (concurrency 2,000,
- * the default 500 ms leads) one node stopped at 2,000-3,000 fires/s.
+ * (see README, "Bursts"): fires are prepared 2 s ahead (preparing 8,000 took 500-800 ms here, past
+ * the default 500 ms lead) and the node takes their runs as it creates them, which it does for
+ * runs due within `prefetch` while it holds fewer than `concurrency`: both cover two seconds of
+ * the highest level. With `prefetch` shorter than `lead`, every run also costs a claim.
  */
-const BURST_SETTINGS = { executor: { concurrency: 10_000, prefetch: '1s' }, scheduler: { lead: '2s' } };
+const BURST_SETTINGS = { executor: { concurrency: 40_000, prefetch: '2s' }, scheduler: { lead: '2s' } };
 
 async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecond) {
   return withDatabase('cf_bench_a', async ({ url, dir }) => {
