@@ -303,26 +303,38 @@ export class Scheduler {
       await this.refreshEntries(takeover.map((e) => e.schedule.name));
       now = this.opts.clock.now();
     }
-    const plans: FirePlan[] = [];
+    const due: Entry[] = [];
     for (const e of this.entries.values()) {
       const at = this.actAt(e);
-      if (at === null || at > now) continue;
-      const owned = this.owns(e);
-      const plan = planSchedule({
-        schedule: e.schedule,
-        compiled: e.compiled,
-        now,
-        horizon: owned && e.schedule.concurrency === 'allow' ? now + this.leadMs : now,
-        misfireGraceMs: this.opts.misfireGraceMs,
-        maxInstants: this.maxInstants,
-      });
-      if (plan) {
-        plans.push(plan);
-        if (!owned) this.stats.takeovers++;
-      } else {
-        e.nextDue = e.compiled.nextAfter(e.schedule.cursor ?? now);
-      }
+      if (at !== null && at <= now) due.push(e);
     }
+    // Plans are made a batch at a time, as each is about to be sent: planning 16,000 schedules in
+    // one go held the event loop for tens of milliseconds, and the runs due at that very instant
+    // (a pass for the instants `lead` ahead starts at one) started that late.
+    let planned = 0;
+    const nextBatch = (): FirePlan[] => {
+      const batch: FirePlan[] = [];
+      while (planned < due.length && batch.length < this.batchSize) {
+        const e = due[planned++]!;
+        const owned = this.owns(e);
+        const plan = planSchedule({
+          schedule: e.schedule,
+          compiled: e.compiled,
+          now,
+          horizon: owned && e.schedule.concurrency === 'allow' ? now + this.leadMs : now,
+          misfireGraceMs: this.opts.misfireGraceMs,
+          maxInstants: this.maxInstants,
+        });
+        if (plan) {
+          batch.push(plan);
+          if (!owned) this.stats.takeovers++;
+        } else {
+          e.nextDue = e.compiled.nextAfter(e.schedule.cursor ?? now);
+        }
+      }
+      this.stats.plans += batch.length;
+      return batch;
+    };
     const created: CreatedFire[] = [];
     const stale: string[] = [];
     // Runs that batches under way may claim: the executor counts them only once they arrive.
@@ -360,16 +372,10 @@ export class Scheduler {
     // Batches are sent PARALLEL_BATCHES at a time: each one waits on its own round trips and
     // commit, and one after the other they could not create more than ~12,000 fires a second.
     // They hold disjoint schedules, each batch locking its own in name order.
-    let next = 0;
     const lane = async (): Promise<void> => {
-      while (next < plans.length) {
-        const batch = plans.slice(next, next + this.batchSize);
-        next += this.batchSize;
-        await apply(batch);
-      }
+      for (let batch = nextBatch(); batch.length > 0; batch = nextBatch()) await apply(batch);
     };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_BATCHES, Math.ceil(plans.length / this.batchSize)) }, lane));
-    this.stats.plans += plans.length;
+    await Promise.all(Array.from({ length: PARALLEL_BATCHES }, lane));
     this.stats.stale += stale.length;
     this.stats.fires += created.length;
     if (stale.length > 0) await this.refreshStale(stale);
