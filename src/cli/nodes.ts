@@ -17,6 +17,8 @@ export function nodeToJson(n: NodeRecord, now: number, nodeTtlMs: number) {
     tasks: n.tasks,
     tags: n.tags,
     running: n.running,
+    // Of those, the tasks executing at its last heartbeat (the rest wait for their instant).
+    executing: n.executing,
     scheduler: n.scheduler,
     startedAt: iso(n.startedAt)!,
     heartbeatAt: iso(n.heartbeatAt)!,

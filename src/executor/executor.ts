@@ -438,6 +438,7 @@ export class Executor {
       runIds: [...this.active.keys(), ...this.held.keys(), ...this.results.pendingRunIds()],
       leaseMs: this.opts.leaseMs,
       now,
+      executing: this.active.size,
       // A lease taken since the last beat (ending after that beat + leaseMs) is not rewritten: it
       // still outlasts the next beat by about leaseMs − 2 × heartbeat, a third of a lease or more.
       // At 10,000 runs a second, nearly every run held at a beat was claimed since the last one.

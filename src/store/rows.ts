@@ -177,6 +177,7 @@ export function nodeFromRow(r: Row, running: number): NodeRecord {
     draining: bool(r.draining),
     clockSkewMs: num(r.clock_skew_ms),
     running,
+    executing: r.executing === null || r.executing === undefined ? null : num(r.executing),
   };
 }
 

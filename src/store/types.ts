@@ -120,6 +120,11 @@ export interface NodeRecord extends NodeInfo {
   clockSkewMs: number;
   /** Runs it holds right now. */
   running: number;
+  /**
+   * Tasks it is executing right now, as its last heartbeat said (runs held for a later instant
+   * are not counted); null before it said.
+   */
+  executing: number | null;
 }
 
 /** One schedule's step forward: fires to create and the cursor to move, applied all or nothing. */
@@ -248,6 +253,8 @@ export interface HeartbeatRequest {
    * takeovers): one claimed a moment ago needs no new row version yet. Absent: all are renewed.
    */
   renewBefore?: number;
+  /** Tasks the node is executing right now (see NodeRecord.executing). */
+  executing?: number;
 }
 
 export interface HeartbeatResult {

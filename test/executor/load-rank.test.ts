@@ -6,7 +6,7 @@ const NOW = 1_000_000;
 const TTL = 3_000;
 
 function node(name: string, running: number, extra: Partial<NodeRecord> = {}): NodeRecord {
-  return { name, host: 'h', pid: 1, version: '0', tasks: ['t'], tags: [], startedAt: 0, heartbeatAt: NOW, draining: false, clockSkewMs: 0, running, ...extra };
+  return { name, host: 'h', pid: 1, version: '0', tasks: ['t'], tags: [], startedAt: 0, heartbeatAt: NOW, draining: false, clockSkewMs: 0, running, executing: null, ...extra };
 }
 
 describe('loadRank', () => {
@@ -15,6 +15,15 @@ describe('loadRank', () => {
     expect(loadRank('a', nodes, NOW, TTL)).toBe(2);
     expect(loadRank('b', nodes, NOW, TTL)).toBe(0);
     expect(loadRank('d', nodes, NOW, TTL)).toBe(3);
+  });
+
+  it('judges by the tasks a node said it executes, not the runs it holds for later instants', () => {
+    // a holds 900 runs for the next instants but executes 1; b holds 10 and executes 5.
+    const nodes = [node('a', 900, { executing: 1 }), node('b', 10, { executing: 5 }), node('c', 0)];
+    expect(loadRank('a', nodes, NOW, TTL)).toBe(1);
+    expect(loadRank('b', nodes, NOW, TTL)).toBe(2);
+    // c has not said yet: what it holds stands in.
+    expect(loadRank('c', nodes, NOW, TTL)).toBe(0);
   });
 
   it('lets equally loaded nodes all claim at once', () => {

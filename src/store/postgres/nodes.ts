@@ -21,6 +21,7 @@ export class PgNodes {
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
     return this.db.tx(async (c) => {
       await upsertNode(c, req.node, req.now, req.clockSkewMs);
+      if (req.executing !== undefined) await c.query('UPDATE nodes SET executing = $2 WHERE name = $1', [req.node.name, req.executing]);
       await c.query(
         "UPDATE runs SET lease_until = $1 WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[]) AND lease_until < $4",
         [req.now + req.leaseMs, req.node.name, req.runIds, req.renewBefore ?? Number.MAX_SAFE_INTEGER],

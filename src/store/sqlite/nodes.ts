@@ -21,6 +21,7 @@ export class SqliteNodes {
   heartbeat(req: HeartbeatRequest): HeartbeatResult {
     return this.sql.write(() => {
       this.upsert(req.node, req.now, req.clockSkewMs);
+      if (req.executing !== undefined) this.sql.run('UPDATE nodes SET executing = ? WHERE name = ?', req.executing, req.node.name);
       const ids = jsonList(req.runIds);
       this.sql.run(
         "UPDATE runs SET lease_until = ? WHERE node = ? AND status = 'running' AND id IN (SELECT value FROM json_each(?)) AND lease_until < ?",

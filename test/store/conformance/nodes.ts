@@ -50,7 +50,10 @@ export function nodesSuite(ctx: SuiteContext): void {
       expect(hb).toEqual({ cancel: [r2!.id], revoked: [r3!.id], draining: true });
       expect((await ctx.store.getRun(r1!.id))?.leaseUntil).toBe(T0 + 5900);
       const [n] = await ctx.store.listNodes();
-      expect(n).toMatchObject({ heartbeatAt: T0 + 900, clockSkewMs: -42, draining: true });
+      expect(n).toMatchObject({ heartbeatAt: T0 + 900, clockSkewMs: -42, draining: true, executing: null });
+      // The tasks it executes, once it says, apart from the runs it holds.
+      await ctx.store.heartbeat({ node: nodeInfo('n1'), clockSkewMs: 0, runIds: [], leaseMs: 5000, now: T0 + 901, executing: 0 });
+      expect((await ctx.store.listNodes())[0]).toMatchObject({ running: 2, executing: 0 });
       // A run left out of runIds is not renewed: its lease runs out and the sweeper takes it.
       const hb2 = await ctx.store.heartbeat({ node: nodeInfo('n1'), clockSkewMs: 0, runIds: [r2!.id], leaseMs: 5000, now: T0 + 5000 });
       expect(hb2.revoked).toEqual([]);
