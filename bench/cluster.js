@@ -15,7 +15,7 @@
 // exactly as `cronfleet serve` does and, when stopped, prints its scheduler's and executor's counters.
 // CF_NODE_ARGS adds node options to those processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -194,8 +194,10 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
     procs.push(...(await Promise.all(configs.slice(1).map((c) => startNode(dir, c)))));
     const startedAt = Date.now();
     // A whole-second window starting after every node had time to warm up; with several nodes,
-    // after each one's scheduler took its share too (twice the 5 s schedule refresh after start).
-    const from = Math.ceil((Date.now() + (nodeCount > 1 ? 11_000 : 3_000)) / 1_000) * 1_000;
+    // after each one's scheduler took its share too (twice the 5 s schedule refresh after start)
+    // and the fires the first one had prepared before that (`lead`, 2 s) have run: the window
+    // measures the steady state, not the moment the shares move.
+    const from = Math.ceil((Date.now() + (nodeCount > 1 ? 14_000 : 3_000)) / 1_000) * 1_000;
     const to = from + seconds * 1_000;
     await sleep(to + 2_000 - Date.now());
     const c = new pg.Client({ connectionString: url });
@@ -205,6 +207,7 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
     const backlog = Number(
       (await c.query("SELECT count(*) AS n FROM runs WHERE scheduled_at < $1 AND status IN ('queued', 'running')", [to])).rows[0].n,
     );
+    if (process.env.CF_BENCH_DEBUG) console.error((await c.query(readFileSync(process.env.CF_BENCH_DEBUG, 'utf8'))).rows.map((r) => JSON.stringify(r)).join('\n'));
     const stopStart = Date.now();
     const stats = await Promise.all(procs.map((p) => p.stop(30_000)));
     const stopMs = Date.now() - stopStart;
