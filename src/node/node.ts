@@ -134,10 +134,13 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
       // The executor takes the runs it would claim next as their fires are made: no claim each.
       claim: () => executor.fireClaim(),
       onClaimed: (runs) => executor.take(runs),
+      markPlanned: (mark) => store.markPlanned(info.name, mark),
       // Live nodes that run a scheduler share the scheduling; one whose heartbeat lapses loses its share.
       peers: async () => {
         const now = clock.now();
-        return (await store.listNodes()).filter((n) => n.scheduler && !n.draining && now - n.heartbeatAt <= cfg.cluster.nodeTtlMs).map((n) => ({ name: n.name, startedAt: n.startedAt }));
+        return (await store.listNodes())
+          .filter((n) => n.scheduler && !n.draining && now - n.heartbeatAt <= cfg.cluster.nodeTtlMs)
+          .map((n) => ({ name: n.name, startedAt: n.startedAt, planned: n.planned }));
       },
     });
     await scheduler.start();

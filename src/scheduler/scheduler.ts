@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { repeat, type Repeating } from '../repeat.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
-import type { CreatedFire, FireClaim, FirePlan, Run, Schedule } from '../store/types.js';
+import type { CreatedFire, FireClaim, FirePlan, PlannedMark, Run, Schedule } from '../store/types.js';
 import { compileSchedule, type CompiledSchedule } from '../time/index.js';
 import { ownerOf } from './owner.js';
 import { planSchedule } from './plan.js';
@@ -48,12 +48,21 @@ export interface SchedulerOptions {
    */
   claim?: () => FireClaim | null;
   onClaimed?: (runs: Run[]) => void;
+  /**
+   * Where this scheduler says, after each pass, how far it has planned its share (a PlannedMark).
+   * Peers read it (Peer.planned) and leave a share to an owner that keeps saying so, however
+   * late: they take over only from one that stopped (no word for `takeoverMs`). Without it, a
+   * share whose stored cursor has not moved `takeoverMs` after its instant is taken over.
+   */
+  markPlanned?: (mark: PlannedMark) => Promise<void>;
 }
 
 export interface Peer {
   name: string;
   /** When it started, on the store's clock. */
   startedAt: number;
+  /** How far its scheduler has planned its share, as it last said. */
+  planned?: PlannedMark | null;
 }
 
 /** Store calls of one pass under way at once (see pass). */
@@ -95,6 +104,8 @@ export class Scheduler {
   /** Set when the owners changed: the next pass re-reads the schedules before planning. */
   private ownersChanged = false;
   private readonly warmupMs: number;
+  /** The last PlannedMark this scheduler gave. */
+  private mark: PlannedMark | null = null;
   /** The schedules' revision at the last full read, and when that was. */
   private revision: number | null = null;
   private readAt = Number.NEGATIVE_INFINITY;
@@ -299,8 +310,10 @@ export class Scheduler {
       if (at !== null && at <= now && !this.owns(e)) takeover.push(e);
     }
     if (takeover.length > 0) {
-      // Another scheduler owns these: act only on the ones whose stored cursor shows it did not.
-      await this.refreshEntries(takeover.map((e) => e.schedule.name));
+      // Another scheduler owns these: act only on the ones whose stored cursor shows it did not,
+      // leaving out those whose owner says it planned them, or is at work on them.
+      const check = await this.ownersStopped(takeover);
+      if (check.length > 0) await this.refreshEntries(check.map((e) => e.schedule.name));
       now = this.opts.clock.now();
     }
     const due: Entry[] = [];
@@ -373,18 +386,82 @@ export class Scheduler {
     // commit, and one after the other they could not create more than ~12,000 fires a second.
     // They hold disjoint schedules, each batch locking its own in name order.
     const lane = async (): Promise<void> => {
-      for (let batch = nextBatch(); batch.length > 0; batch = nextBatch()) await apply(batch);
+      for (let batch = nextBatch(); batch.length > 0; batch = nextBatch()) {
+        this.sayAtWork();
+        await apply(batch);
+      }
     };
     await Promise.all(Array.from({ length: PARALLEL_BATCHES }, lane));
     this.stats.stale += stale.length;
     this.stats.fires += created.length;
     if (stale.length > 0) await this.refreshStale(stale);
+    await this.markPlanned();
     if (created.length > 0) {
       this.logFires(created);
       this.opts.onFires?.(created);
     }
     this.arm();
     return created;
+  }
+
+  /** The owners, and the schedule revision they were judged with: a PlannedMark holds for peers seeing the same. */
+  private view(): string {
+    return `${this.owners.join(',')}@${String(this.revision)}`;
+  }
+
+  /**
+   * Of the entries another scheduler owns and has not been seen to plan, those to check for a
+   * takeover: not the ones its mark says it planned, nor any of an owner that said how far it got
+   * less than `takeoverMs` ago (it is alive and at work, if behind: taking its share then only
+   * doubled the work of an overloaded cluster). Without marks, all of them.
+   */
+  private async ownersStopped(entries: Entry[]): Promise<Entry[]> {
+    if (!this.opts.markPlanned) return entries;
+    await this.refreshPeers();
+    const marks = new Map(this.peerList.map((p) => [p.name, p.planned ?? null]));
+    const view = this.view();
+    const now = this.opts.clock.now();
+    return entries.filter((e) => {
+      if (this.owns(e) || e.nextDue === null) return true;
+      const owner = ownerOf(e.schedule.name, this.owners);
+      const mark = owner === null ? null : marks.get(owner);
+      if (!mark || mark.view !== view) return true;
+      if (mark.through >= e.nextDue) {
+        // Planned by its owner: the next instant to watch is after what it covered.
+        e.nextDue = e.compiled.nextAfter(mark.through);
+        return false;
+      }
+      return now - mark.at > this.takeoverMs;
+    });
+  }
+
+  /** Says how far this scheduler has planned the schedules it owns (see SchedulerOptions.markPlanned). */
+  private async markPlanned(): Promise<void> {
+    if (!this.opts.markPlanned || !this.peerList.some((p) => p.name === this.opts.node)) return;
+    let through = Number.MAX_SAFE_INTEGER;
+    for (const e of this.entries.values()) {
+      if (e.nextDue !== null && e.nextDue - 1 < through && this.owns(e)) through = e.nextDue - 1;
+    }
+    this.mark = { through, view: this.view(), at: this.opts.clock.now() };
+    try {
+      await this.opts.markPlanned(this.mark);
+    } catch (err) {
+      // The fires are made; unsaid, peers check this share's cursors as they would without marks.
+      this.opts.log.warn({ err: (err as Error).message }, 'could not say how far the scheduler planned');
+    }
+  }
+
+  /**
+   * During a long pass, says now and then that this scheduler is at work (its last mark, new
+   * time), so peers do not take over a share it is about to plan: an overloaded pass takes
+   * longer than `takeoverMs`.
+   */
+  private sayAtWork(): void {
+    const last = this.mark;
+    const now = this.opts.clock.now();
+    if (!this.opts.markPlanned || !last || now - last.at < this.takeoverMs / 3 || last.view !== this.view()) return;
+    this.mark = { ...last, at: now };
+    this.opts.markPlanned(this.mark).catch((err: unknown) => this.opts.log.debug({ err: (err as Error).message }, 'could not say the scheduler is at work'));
   }
 
   private async refreshStale(names: string[]): Promise<void> {

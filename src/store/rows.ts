@@ -178,6 +178,10 @@ export function nodeFromRow(r: Row, running: number): NodeRecord {
     clockSkewMs: num(r.clock_skew_ms),
     running,
     executing: r.executing === null || r.executing === undefined ? null : num(r.executing),
+    planned:
+      r.planned_through === null || r.planned_through === undefined
+        ? null
+        : { through: num(r.planned_through), view: String(r.planned_view), at: num(r.planned_at) },
   };
 }
 

@@ -16,6 +16,7 @@ import type {
   LeaseRequest,
   NodeInfo,
   NodeRecord,
+  PlannedMark,
   NewApiToken,
   NewAuditEntry,
   PruneRequest,
@@ -133,6 +134,8 @@ export interface Store {
   heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult>;
   listNodes(): Promise<NodeRecord[]>;
   setDraining(node: string, draining: boolean): Promise<void>;
+  /** Records how far the node's scheduler has planned its share (see NodeRecord.planned). */
+  markPlanned(node: string, mark: PlannedMark): Promise<void>;
   /** A node stopping cleanly removes itself from the live set (its history stays). */
   deregisterNode(node: string, now: number): Promise<void>;
 

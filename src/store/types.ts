@@ -125,6 +125,18 @@ export interface NodeRecord extends NodeInfo {
    * are not counted); null before it said.
    */
   executing: number | null;
+  /** How far its scheduler has planned its share, as it last said (null before it said). */
+  planned: PlannedMark | null;
+}
+
+/** A scheduler's word on its progress: see Store.markPlanned. */
+export interface PlannedMark {
+  /** Every fire of the schedules it owns, due at or before this instant, has been created. */
+  through: number;
+  /** The owners and schedule revision it judged ownership by: the mark holds for peers that see the same. */
+  view: string;
+  /** When it said so (store clock). */
+  at: number;
 }
 
 /** One schedule's step forward: fires to create and the cursor to move, applied all or nothing. */

@@ -225,6 +225,54 @@ describe('Scheduler with an injected clock', () => {
     expect(sa.stats.stale).toBe(0);
   });
 
+  it("with marks, a scheduler leaves a share its owner says it planned without reading it, and takes over from one that stopped saying so", async () => {
+    const clock = new ManualClock(T0);
+    const reads = { n1: 0, n2: 0 };
+    // Each scheduler's store counts the schedule reads its takeover checks make.
+    const counted = (s: Store, name: 'n1' | 'n2'): Store =>
+      new Proxy(s, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if ((prop === 'listSchedules' || prop === 'getSchedule') && typeof value === 'function') {
+            return (...args: unknown[]) => {
+              reads[name]++;
+              return (value as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    const withMarks = (s: Store, name: string): Scheduler =>
+      scheduler(counted(s, name as 'n1' | 'n2'), clock, name, undefined, {
+        takeoverMs: 1000,
+        peers: async () => (await s.listNodes()).map((n) => ({ name: n.name, startedAt: 0, planned: n.planned })),
+        markPlanned: (mark) => s.markPlanned(name, mark),
+      });
+    const a0 = await store();
+    await a0.registerNode(nodeInfo('n2'), clock.now());
+    const { a, sa, sb } = await pair(clock, 20, withMarks);
+    await advance(clock, a, T0 + 2 * SEC, 250, sa, sb);
+    reads.n1 = 0;
+    reads.n2 = 0;
+    await advance(clock, a, T0 + 6 * SEC, 250, sa, sb);
+    // Both kept saying how far they planned: no schedule was read to check the other's share.
+    expect(reads).toEqual({ n1: 0, n2: 0 });
+    expect(sa.stats.takeovers + sb.stats.takeovers + sa.stats.stale + sb.stats.stale).toBe(0);
+    const marks = new Map((await a.listNodes()).map((n) => [n.name, n.planned]));
+    expect(marks.get('n1')).toMatchObject({ through: T0 + 7 * SEC - 1, view: expect.stringMatching(/^n1,n2@\d+$/) as unknown });
+
+    // n2 stops: its mark ages, and one takeover delay after each of its instants n1 plans it.
+    await sb.stop();
+    await advance(clock, a, T0 + 12 * SEC, 250, sa);
+    for (let i = 0; i < 20; i++) {
+      const at = (await runsOf(a, `s${i}`)).map((r) => r.scheduledAt);
+      expect(at.slice(0, 11)).toEqual(Array.from({ length: 11 }, (_, k) => T0 + (k + 1) * SEC));
+    }
+    expect(sa.stats.takeovers).toBeGreaterThan(0);
+    const late = (await a.listRuns({ limit: 1000 })).filter((r) => r.scheduledAt > T0 + 8 * SEC).map((r) => r.createdAt - r.scheduledAt);
+    expect(Math.max(...late)).toBeLessThanOrEqual(1000 + 250);
+  });
+
   it('misfire policies after a 10-minute outage: every missed instant recorded, the policy decides what runs', async () => {
     const clock = new ManualClock(T0);
     const s = await store();

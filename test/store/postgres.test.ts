@@ -62,6 +62,7 @@ describe('postgres store specifics', () => {
       { version: 5, name: 'schedule_revision_at_commit' },
       { version: 6, name: 'runs_by_status_final' },
       { version: 7, name: 'node_executing' },
+      { version: 8, name: 'node_planned' },
     ]);
       expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedule_revision', 'schedules', 'schema_migrations']);
     } finally {

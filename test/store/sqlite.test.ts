@@ -50,6 +50,7 @@ describe('sqlite store specifics', () => {
       { version: 3, name: 'node_scheduler' },
       { version: 4, name: 'schedule_revision' },
       { version: 5, name: 'node_executing' },
+      { version: 6, name: 'node_planned' },
     ]);
     expect(tables.map((t) => (t as { name: string }).name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedule_revision', 'schedules', 'schema_migrations']);
     expect(mode).toBe('wal');

@@ -32,6 +32,7 @@ import type {
   LeaseRequest,
   NodeInfo,
   NodeRecord,
+  PlannedMark,
   NewApiToken,
   NewAuditEntry,
   PruneRequest,
@@ -371,6 +372,10 @@ export class PostgresStore implements Store {
 
   setDraining(node: string, draining: boolean): Promise<void> {
     return this.nodes.setDraining(node, draining);
+  }
+
+  async markPlanned(node: string, mark: PlannedMark): Promise<void> {
+    await this.db.query('UPDATE nodes SET planned_through = $2, planned_view = $3, planned_at = $4 WHERE name = $1', [node, mark.through, mark.view, mark.at]);
   }
 
   deregisterNode(node: string, now: number): Promise<void> {

@@ -1,6 +1,6 @@
 import { NotFoundError } from '../../errors.js';
 import { nodeFromRow, num } from '../rows.js';
-import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord } from '../types.js';
+import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord, PlannedMark } from '../types.js';
 import { jsonList, type SqliteDb } from './db.js';
 
 const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler)
@@ -43,6 +43,10 @@ export class SqliteNodes {
         draining: draining?.draining === 1,
       };
     });
+  }
+
+  markPlanned(node: string, mark: PlannedMark): void {
+    this.sql.write(() => this.sql.run('UPDATE nodes SET planned_through = ?, planned_view = ?, planned_at = ? WHERE name = ?', mark.through, mark.view, mark.at, node));
   }
 
   list(): NodeRecord[] {

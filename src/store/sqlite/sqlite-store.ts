@@ -32,6 +32,7 @@ import type {
   LeaseRequest,
   NodeInfo,
   NodeRecord,
+  PlannedMark,
   NewApiToken,
   NewAuditEntry,
   PruneRequest,
@@ -274,6 +275,10 @@ export class SqliteStore implements Store {
 
   async setDraining(node: string, draining: boolean): Promise<void> {
     this.nodes.setDraining(node, draining);
+  }
+
+  async markPlanned(node: string, mark: PlannedMark): Promise<void> {
+    this.nodes.markPlanned(node, mark);
   }
 
   async deregisterNode(node: string, _now: number): Promise<void> {

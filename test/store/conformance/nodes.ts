@@ -75,6 +75,15 @@ export function nodesSuite(ctx: SuiteContext): void {
       expect((await ctx.store.getRun(fresh!.id))?.leaseUntil).toBe(T0 + 1600);
     });
 
+    test("markPlanned records how far a node's scheduler planned; a heartbeat or re-registering keeps it", async () => {
+      await ctx.store.registerNode(nodeInfo('n1'), T0);
+      expect((await ctx.store.listNodes())[0]!.planned).toBeNull();
+      await ctx.store.markPlanned('n1', { through: T0 + 999, view: 'n1,n2@7', at: T0 + 5 });
+      await ctx.store.heartbeat({ node: nodeInfo('n1'), clockSkewMs: 0, runIds: [], leaseMs: MIN, now: T0 + 10 });
+      await ctx.store.registerNode(nodeInfo('n1'), T0 + 20);
+      expect((await ctx.store.listNodes())[0]!.planned).toEqual({ through: T0 + 999, view: 'n1,n2@7', at: T0 + 5 });
+    });
+
     test('a heartbeat registers an unknown node and re-registering keeps draining', async () => {
       const hb = await ctx.store.heartbeat({ node: nodeInfo('fresh'), clockSkewMs: 3, runIds: [], leaseMs: 1000, now: T0 });
       expect(hb).toEqual({ cancel: [], revoked: [], draining: false });
