@@ -1,6 +1,6 @@
 import type { FireSchedule } from './rows.js';
 import { newRun, type NewRun } from './retry.js';
-import type { FireClaim } from './types.js';
+import type { FireClaim, FireOptions } from './types.js';
 
 /** A fire that was just created (its key was free), waiting for its runs. */
 export interface NewFire {
@@ -45,14 +45,8 @@ export function isLive(n: NodeLiveness, now: number, nodeTtlMs: number): boolean
   return !n.draining && n.heartbeatAt >= now - nodeTtlMs;
 }
 
-export interface FireRunOptions {
-  now: number;
-  nodeTtlMs: number;
-  /** The node creating the fires. */
-  node?: string;
-  /** Runs the creating node takes at once (see FireOptions.claim). */
-  claim?: FireClaim;
-}
+/** FireOptions, with the creating node optional (a pure caller may judge fires for nobody in particular). */
+export type FireRunOptions = Omit<FireOptions, 'node'> & { node?: string };
 
 /**
  * Decides the runs of new fires from the schedules' target and concurrency policy. Pure, so both
