@@ -76,6 +76,8 @@ interface Entry {
   compiled: CompiledSchedule;
   /** The first instant after the cursor; null when the expression has no further instant. */
   nextDue: number | null;
+  /** Another's schedule whose owner said it is at work: not looked at again before this instant. */
+  recheckAt?: number;
 }
 
 /**
@@ -163,7 +165,7 @@ export class Scheduler {
   /** When an entry is acted on, relative to its due instant: early (lead) for its owner, late (takeover) for the others. */
   private actAt(e: Entry): number | null {
     if (e.nextDue === null) return null;
-    if (!this.owns(e)) return e.nextDue + this.takeoverMs;
+    if (!this.owns(e)) return Math.max(e.nextDue + this.takeoverMs, e.recheckAt ?? 0);
     return e.nextDue - (e.schedule.concurrency === 'allow' ? this.leadMs : 0);
   }
 
@@ -321,6 +323,7 @@ export class Scheduler {
       const at = this.actAt(e);
       if (at !== null && at <= now) due.push(e);
     }
+    // (Entries whose owner is at work have their recheckAt ahead: not due.)
     // Plans are made a batch at a time, as each is about to be sent: planning 16,000 schedules in
     // one go held the event loop for tens of milliseconds, and the runs due at that very instant
     // (a pass for the instants `lead` ahead starts at one) started that late.
@@ -386,12 +389,14 @@ export class Scheduler {
     // commit, and one after the other they could not create more than ~12,000 fires a second.
     // They hold disjoint schedules, each batch locking its own in name order.
     const lane = async (): Promise<void> => {
-      for (let batch = nextBatch(); batch.length > 0; batch = nextBatch()) {
-        this.sayAtWork();
-        await apply(batch);
-      }
+      for (let batch = nextBatch(); batch.length > 0; batch = nextBatch()) await apply(batch);
     };
-    await Promise.all(Array.from({ length: PARALLEL_BATCHES }, lane));
+    const atWork = this.sayAtWork();
+    try {
+      await Promise.all(Array.from({ length: PARALLEL_BATCHES }, lane));
+    } finally {
+      atWork();
+    }
     this.stats.stale += stale.length;
     this.stats.fires += created.length;
     if (stale.length > 0) await this.refreshStale(stale);
@@ -431,8 +436,16 @@ export class Scheduler {
         e.nextDue = e.compiled.nextAfter(mark.through);
         return false;
       }
-      return now - mark.at > this.takeoverMs;
+      if (now - mark.at > this.takeoverMs) return true;
+      // Its owner is at work on it: looked at again once the owner had time to say more.
+      e.recheckAt = now + this.atWorkEveryMs();
+      return false;
     });
+  }
+
+  /** How often a scheduler at work says so: a third of the takeover delay. */
+  private atWorkEveryMs(): number {
+    return Math.max(1, Math.floor(this.takeoverMs / 3));
   }
 
   /** Says how far this scheduler has planned the schedules it owns (see SchedulerOptions.markPlanned). */
@@ -452,16 +465,24 @@ export class Scheduler {
   }
 
   /**
-   * During a long pass, says now and then that this scheduler is at work (its last mark, new
-   * time), so peers do not take over a share it is about to plan: an overloaded pass takes
-   * longer than `takeoverMs`.
+   * While a pass sends its batches, says every third of `takeoverMs` that this scheduler is at
+   * work (its last mark, new time), so peers do not take over a share it is about to plan: an
+   * overloaded pass, or one of its batches, takes longer than `takeoverMs`. Returns the stop.
    */
-  private sayAtWork(): void {
-    const last = this.mark;
-    const now = this.opts.clock.now();
-    if (!this.opts.markPlanned || !last || now - last.at < this.takeoverMs / 3 || last.view !== this.view()) return;
-    this.mark = { ...last, at: now };
-    this.opts.markPlanned(this.mark).catch((err: unknown) => this.opts.log.debug({ err: (err as Error).message }, 'could not say the scheduler is at work'));
+  private sayAtWork(): () => void {
+    if (!this.opts.markPlanned) return () => undefined;
+    let cancel: (() => void) | null = null;
+    const tick = (): void => {
+      const last = this.mark;
+      if (this.opts.markPlanned && last && last.view === this.view()) {
+        this.mark = { ...last, at: this.opts.clock.now() };
+        this.opts.markPlanned(this.mark).catch((err: unknown) => this.opts.log.debug({ err: (err as Error).message }, 'could not say the scheduler is at work'));
+      }
+      cancel = this.opts.clock.setTimer(every, tick);
+    };
+    const every = this.atWorkEveryMs();
+    cancel = this.opts.clock.setTimer(every, tick);
+    return () => cancel?.();
   }
 
   private async refreshStale(names: string[]): Promise<void> {

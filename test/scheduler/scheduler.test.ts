@@ -273,6 +273,51 @@ describe('Scheduler with an injected clock', () => {
     expect(Math.max(...late)).toBeLessThanOrEqual(1000 + 250);
   });
 
+  it('with marks, an owner whose pass is slow says it is at work and is not taken over; once it is through, every fire exists once', async () => {
+    const clock = new ManualClock(T0);
+    let gate: Promise<void> | null = null;
+    let open: () => void = () => undefined;
+    // n2's store holds its fire creation while `gate` is set: a pass far slower than the takeover delay.
+    const slow = (s: Store): Store =>
+      new Proxy(s, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (prop === 'createDueFires') {
+            return async (...args: Parameters<Store['createDueFires']>) => {
+              if (gate) await gate;
+              return target.createDueFires(...args);
+            };
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    const withMarks = (s: Store, name: string): Scheduler =>
+      scheduler(name === 'n2' ? slow(s) : s, clock, name, undefined, {
+        takeoverMs: 1000,
+        peers: async () => (await s.listNodes()).map((n) => ({ name: n.name, startedAt: 0, planned: n.planned })),
+        markPlanned: (mark) => s.markPlanned(name, mark),
+      });
+    const a0 = await store();
+    await a0.registerNode(nodeInfo('n2'), clock.now());
+    const { a, sa, sb } = await pair(clock, 20, withMarks);
+    await advance(clock, a, T0 + 2 * SEC, 250, sa, sb);
+    gate = new Promise((resolve) => (open = resolve));
+    try {
+      await advance(clock, a, T0 + 6 * SEC, 250, sa);
+      expect(sa.stats.takeovers + sa.stats.stale).toBe(0);
+    } finally {
+      // n2 is through: its share catches up (misfire run-once within the grace), nothing twice.
+      gate = null;
+      open();
+    }
+    await sb.settled();
+    await advance(clock, a, T0 + 8 * SEC, 250, sa, sb);
+    const counts = new Map<string, number>();
+    for (const r of await a.listRuns({ limit: 10_000 })) counts.set(`${r.schedule}@${r.scheduledAt}`, (counts.get(`${r.schedule}@${r.scheduledAt}`) ?? 0) + 1);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    for (let i = 0; i < 20; i++) expect((await runsOf(a, `s${i}`)).map((r) => r.scheduledAt).at(-1)).toBe(T0 + 8 * SEC);
+  });
+
   it('misfire policies after a 10-minute outage: every missed instant recorded, the policy decides what runs', async () => {
     const clock = new ManualClock(T0);
     const s = await store();
