@@ -174,9 +174,7 @@ export class Executor {
 
   private async claimLoop(): Promise<void> {
     const { store, clock, node, tasks } = this.opts;
-    const offered = [...tasks.keys()];
-    if (offered.length === 0) return;
-    const prefetch = this.opts.prefetchMs ?? 0;
+    if (tasks.size === 0) return;
     for (;;) {
       const room = this.opts.concurrency - this.busy;
       this.roomLimited = room <= 0;
@@ -184,12 +182,8 @@ export class Executor {
       const now = clock.now();
       const runs = await store.claimRuns({
         node: node.name,
-        tasks: offered,
-        tags: node.tags,
-        limit: room,
-        leaseMs: this.opts.leaseMs,
         now,
-        dueBy: now + prefetch,
+        ...this.claimOf(room, now),
         // Busier than some peer: runs fresher than the wait are theirs to pick first.
         ...(this.claimDelayMs > 0 && { createdBy: now - this.claimDelayMs }),
       });
@@ -204,10 +198,15 @@ export class Executor {
    * as a claim now would, or nothing while a peer is less loaded or this node is draining.
    */
   fireClaim(): FireClaim | null {
-    const { node, tasks, clock } = this.opts;
     const room = this.opts.concurrency - this.busy;
-    if (room <= 0 || this.isDraining || this.claimDelayMs > 0 || tasks.size === 0) return null;
-    return { tasks: [...tasks.keys()], tags: node.tags, limit: room, leaseMs: this.opts.leaseMs, dueBy: clock.now() + (this.opts.prefetchMs ?? 0) };
+    if (room <= 0 || this.isDraining || this.claimDelayMs > 0 || this.opts.tasks.size === 0) return null;
+    return this.claimOf(room, this.opts.clock.now());
+  }
+
+  /** What this node claims with `room` free at `now`: its tasks and tags, runs due within its prefetch. */
+  private claimOf(room: number, now: number): FireClaim {
+    const { node, tasks, leaseMs, prefetchMs } = this.opts;
+    return { tasks: [...tasks.keys()], tags: node.tags, limit: room, leaseMs, dueBy: now + (prefetchMs ?? 0) };
   }
 
   /** Runs claimed for this node (by its claim, or by its scheduler as it created them): each starts at its instant. */

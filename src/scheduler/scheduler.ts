@@ -323,7 +323,6 @@ export class Scheduler {
       const at = this.actAt(e);
       if (at !== null && at <= now) due.push(e);
     }
-    // (Entries whose owner is at work have their recheckAt ahead: not due.)
     // Plans are made a batch at a time, as each is about to be sent: planning 16,000 schedules in
     // one go held the event loop for tens of milliseconds, and the runs due at that very instant
     // (a pass for the instants `lead` ahead starts at one) started that late.
@@ -455,7 +454,11 @@ export class Scheduler {
     for (const e of this.entries.values()) {
       if (e.nextDue !== null && e.nextDue - 1 < through && this.owns(e)) through = e.nextDue - 1;
     }
-    this.mark = { through, view: this.view(), at: this.opts.clock.now() };
+    const now = this.opts.clock.now();
+    const last = this.mark;
+    // The same word said moments ago (a pass that only looked at others' shares): peers have it.
+    if (last && last.through === through && last.view === this.view() && now - last.at < this.atWorkEveryMs()) return;
+    this.mark = { through, view: this.view(), at: now };
     try {
       await this.opts.markPlanned(this.mark);
     } catch (err) {
@@ -470,13 +473,14 @@ export class Scheduler {
    * overloaded pass, or one of its batches, takes longer than `takeoverMs`. Returns the stop.
    */
   private sayAtWork(): () => void {
-    if (!this.opts.markPlanned) return () => undefined;
+    const say = this.opts.markPlanned;
+    if (!say) return () => undefined;
     let cancel: (() => void) | null = null;
     const tick = (): void => {
       const last = this.mark;
-      if (this.opts.markPlanned && last && last.view === this.view()) {
+      if (last && last.view === this.view()) {
         this.mark = { ...last, at: this.opts.clock.now() };
-        this.opts.markPlanned(this.mark).catch((err: unknown) => this.opts.log.debug({ err: (err as Error).message }, 'could not say the scheduler is at work'));
+        say(this.mark).catch((err: unknown) => this.opts.log.debug({ err: (err as Error).message }, 'could not say the scheduler is at work'));
       }
       cancel = this.opts.clock.setTimer(every, tick);
     };

@@ -7,6 +7,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { startNode, type RunningNode } from '../../src/node/node.js';
 import { openStore } from '../../src/store/index.js';
 import type { Run } from '../../src/store/types.js';
+import { intercept } from '../helpers/intercept.js';
 import { waitFor } from '../helpers/wait.js';
 import { findGate, isDead } from './helpers.js';
 
@@ -147,14 +148,9 @@ ${Array.from({ length: count }, (_, i) => `  - { name: b${i}, ${never}, task: t 
     const base = await openStore(`sqlite:${file}`);
     await base.migrate();
     // The store takes 2.5 s to record results, two and a half leases.
-    const slow = new Proxy(base, {
-      get(target, prop, receiver) {
-        if (prop !== 'finishRuns') return Reflect.get(target, prop, receiver) as unknown;
-        return async (...args: Parameters<typeof base.finishRuns>) => {
-          await new Promise((r) => setTimeout(r, 2_500));
-          return target.finishRuns(...args);
-        };
-      },
+    const slow = intercept(base, ['finishRuns'], async (_, call) => {
+      await new Promise((r) => setTimeout(r, 2_500));
+      return call();
     });
     const cfg = parseConfigText(
       `node: { name: exec-test }

@@ -6,7 +6,7 @@ const NOW = 1_000_000;
 const TTL = 3_000;
 
 function node(name: string, running: number, extra: Partial<NodeRecord> = {}): NodeRecord {
-  return { name, host: 'h', pid: 1, version: '0', tasks: ['t'], tags: [], startedAt: 0, heartbeatAt: NOW, draining: false, clockSkewMs: 0, running, executing: null, ...extra };
+  return { name, host: 'h', pid: 1, version: '0', tasks: ['t'], tags: [], startedAt: 0, heartbeatAt: NOW, draining: false, clockSkewMs: 0, scheduler: true, running, executing: null, planned: null, ...extra };
 }
 
 describe('loadRank', () => {

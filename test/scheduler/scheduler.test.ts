@@ -8,6 +8,7 @@ import { Scheduler, type Peer, type SchedulerOptions } from '../../src/scheduler
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
 import type { NodeInfo, Run, ScheduleSpec } from '../../src/store/types.js';
+import { intercept } from '../helpers/intercept.js';
 import { nodeInfo, spec as baseSpec } from '../store/fixtures.js';
 
 const SEC = 1000;
@@ -91,6 +92,28 @@ async function advance(clock: ManualClock, s: Store, to: number, step: number, .
 
 async function runsOf(s: Store, schedule: string): Promise<Run[]> {
   return (await s.listRuns({ schedule, limit: 10_000 })).sort((a, b) => a.scheduledAt - b.scheduledAt);
+}
+
+/** How many runs each schedule@instant has in the store. */
+async function runsPerFire(s: Store): Promise<number[]> {
+  const counts = new Map<string, number>();
+  for (const r of await s.listRuns({ limit: 10_000 })) counts.set(`${r.schedule}@${r.scheduledAt}`, (counts.get(`${r.schedule}@${r.scheduledAt}`) ?? 0) + 1);
+  return [...counts.values()];
+}
+
+/**
+ * n1 and n2 (both registered) as in `pair`, each saying how far it planned and reading the
+ * other's word through the store; each scheduler sees its store through `wrap`.
+ */
+async function markingPair(clock: ManualClock, wrap: (s: Store, name: string) => Store): Promise<{ a: Store; sa: Scheduler; sb: Scheduler }> {
+  await (await store()).registerNode(nodeInfo('n2'), clock.now());
+  return pair(clock, 20, (s, name) =>
+    scheduler(wrap(s, name), clock, name, undefined, {
+      takeoverMs: 1000,
+      peers: async () => (await s.listNodes()).map((n) => ({ name: n.name, startedAt: 0, planned: n.planned })),
+      markPlanned: (mark) => s.markPlanned(name, mark),
+    }),
+  );
 }
 
 describe('Scheduler with an injected clock', () => {
@@ -212,10 +235,7 @@ describe('Scheduler with an injected clock', () => {
     await advance(clock, a, T0 + 2 * SEC, 250, sa, sb);
     await sb.stop();
     await advance(clock, a, T0 + 6 * SEC, 250, sa);
-    const all = await a.listRuns({ limit: 1000 });
-    const byInstant = new Map<string, number>();
-    for (const r of all) byInstant.set(`${r.schedule}@${r.scheduledAt}`, (byInstant.get(`${r.schedule}@${r.scheduledAt}`) ?? 0) + 1);
-    expect([...byInstant.values()].every((n) => n === 1)).toBe(true);
+    expect((await runsPerFire(a)).every((n) => n === 1)).toBe(true);
     // Every instant up to 5 s has its fire, whoever owned it; n2's share came from takeovers.
     for (let i = 0; i < 20; i++) {
       const at = (await runsOf(a, `s${i}`)).map((r) => r.scheduledAt);
@@ -227,30 +247,14 @@ describe('Scheduler with an injected clock', () => {
 
   it("with marks, a scheduler leaves a share its owner says it planned without reading it, and takes over from one that stopped saying so", async () => {
     const clock = new ManualClock(T0);
-    const reads = { n1: 0, n2: 0 };
+    const reads: Record<string, number> = { n1: 0, n2: 0 };
     // Each scheduler's store counts the schedule reads its takeover checks make.
-    const counted = (s: Store, name: 'n1' | 'n2'): Store =>
-      new Proxy(s, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver) as unknown;
-          if ((prop === 'listSchedules' || prop === 'getSchedule') && typeof value === 'function') {
-            return (...args: unknown[]) => {
-              reads[name]++;
-              return (value as (...a: unknown[]) => unknown).apply(target, args);
-            };
-          }
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
-      });
-    const withMarks = (s: Store, name: string): Scheduler =>
-      scheduler(counted(s, name as 'n1' | 'n2'), clock, name, undefined, {
-        takeoverMs: 1000,
-        peers: async () => (await s.listNodes()).map((n) => ({ name: n.name, startedAt: 0, planned: n.planned })),
-        markPlanned: (mark) => s.markPlanned(name, mark),
-      });
-    const a0 = await store();
-    await a0.registerNode(nodeInfo('n2'), clock.now());
-    const { a, sa, sb } = await pair(clock, 20, withMarks);
+    const { a, sa, sb } = await markingPair(clock, (s, name) =>
+      intercept(s, ['listSchedules', 'getSchedule'], (_, call) => {
+        reads[name]!++;
+        return call();
+      }),
+    );
     await advance(clock, a, T0 + 2 * SEC, 250, sa, sb);
     reads.n1 = 0;
     reads.n2 = 0;
@@ -278,28 +282,14 @@ describe('Scheduler with an injected clock', () => {
     let gate: Promise<void> | null = null;
     let open: () => void = () => undefined;
     // n2's store holds its fire creation while `gate` is set: a pass far slower than the takeover delay.
-    const slow = (s: Store): Store =>
-      new Proxy(s, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver) as unknown;
-          if (prop === 'createDueFires') {
-            return async (...args: Parameters<Store['createDueFires']>) => {
-              if (gate) await gate;
-              return target.createDueFires(...args);
-            };
-          }
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
-      });
-    const withMarks = (s: Store, name: string): Scheduler =>
-      scheduler(name === 'n2' ? slow(s) : s, clock, name, undefined, {
-        takeoverMs: 1000,
-        peers: async () => (await s.listNodes()).map((n) => ({ name: n.name, startedAt: 0, planned: n.planned })),
-        markPlanned: (mark) => s.markPlanned(name, mark),
-      });
-    const a0 = await store();
-    await a0.registerNode(nodeInfo('n2'), clock.now());
-    const { a, sa, sb } = await pair(clock, 20, withMarks);
+    const { a, sa, sb } = await markingPair(clock, (s, name) =>
+      name === 'n2'
+        ? intercept(s, ['createDueFires'], async (_, call) => {
+            if (gate) await gate;
+            return call();
+          })
+        : s,
+    );
     await advance(clock, a, T0 + 2 * SEC, 250, sa, sb);
     gate = new Promise((resolve) => (open = resolve));
     try {
@@ -312,9 +302,7 @@ describe('Scheduler with an injected clock', () => {
     }
     await sb.settled();
     await advance(clock, a, T0 + 8 * SEC, 250, sa, sb);
-    const counts = new Map<string, number>();
-    for (const r of await a.listRuns({ limit: 10_000 })) counts.set(`${r.schedule}@${r.scheduledAt}`, (counts.get(`${r.schedule}@${r.scheduledAt}`) ?? 0) + 1);
-    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    expect((await runsPerFire(a)).every((n) => n === 1)).toBe(true);
     for (let i = 0; i < 20; i++) expect((await runsOf(a, `s${i}`)).map((r) => r.scheduledAt).at(-1)).toBe(T0 + 8 * SEC);
   });
 

@@ -1,27 +1,27 @@
 import { NotFoundError } from '../../errors.js';
 import { nodeFromRow, num } from '../rows.js';
-import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord } from '../types.js';
+import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord, PlannedMark } from '../types.js';
 import { rows, type PgDb, type Q } from './db.js';
 
-const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler)
-  VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, coalesce($9, 0), $10)
+// Skew ($9) and executing ($11) are kept as they were when the caller does not say (a registration).
+const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler, executing)
+  VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, coalesce($9, 0), $10, $11)
   ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, tasks = excluded.tasks,
     tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, scheduler = excluded.scheduler,
-    clock_skew_ms = coalesce($9, nodes.clock_skew_ms)`;
+    clock_skew_ms = coalesce($9, nodes.clock_skew_ms), executing = coalesce($11, nodes.executing)`;
 
 /** Node registry and heartbeats on PostgreSQL; PostgresStore delegates here. */
 export class PgNodes {
   constructor(private readonly db: PgDb) {}
 
   async register(info: NodeInfo, now: number): Promise<void> {
-    await upsertNode(this.db.pool, info, now, null);
+    await upsertNode(this.db.pool, info, now, null, null);
   }
 
   /** Re-registers the node, renews the leases of the runs it still holds, and says what to stop. */
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
     return this.db.tx(async (c) => {
-      await upsertNode(c, req.node, req.now, req.clockSkewMs);
-      if (req.executing !== undefined) await c.query('UPDATE nodes SET executing = $2 WHERE name = $1', [req.node.name, req.executing]);
+      await upsertNode(c, req.node, req.now, req.clockSkewMs, req.executing ?? null);
       await c.query(
         "UPDATE runs SET lease_until = $1 WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[]) AND lease_until < $4",
         [req.now + req.leaseMs, req.node.name, req.runIds, req.renewBefore ?? Number.MAX_SAFE_INTEGER],
@@ -52,11 +52,15 @@ export class PgNodes {
     if (r.rowCount === 0) throw new NotFoundError('node', node);
   }
 
+  async markPlanned(node: string, mark: PlannedMark): Promise<void> {
+    await this.db.pool.query('UPDATE nodes SET planned_through = $2, planned_view = $3, planned_at = $4 WHERE name = $1', [node, mark.through, mark.view, mark.at]);
+  }
+
   async deregister(node: string, _now: number): Promise<void> {
     await this.db.pool.query('DELETE FROM nodes WHERE name = $1', [node]);
   }
 }
 
-async function upsertNode(c: Q, info: NodeInfo, now: number, skew: number | null): Promise<void> {
-  await c.query(UPSERT_NODE, [info.name, info.host, info.pid, info.version, info.tasks, info.tags, info.startedAt, now, skew, info.scheduler ?? true]);
+async function upsertNode(c: Q, info: NodeInfo, now: number, skew: number | null, executing: number | null): Promise<void> {
+  await c.query(UPSERT_NODE, [info.name, info.host, info.pid, info.version, info.tasks, info.tags, info.startedAt, now, skew, info.scheduler ?? true, executing]);
 }

@@ -374,8 +374,8 @@ export class PostgresStore implements Store {
     return this.nodes.setDraining(node, draining);
   }
 
-  async markPlanned(node: string, mark: PlannedMark): Promise<void> {
-    await this.db.query('UPDATE nodes SET planned_through = $2, planned_view = $3, planned_at = $4 WHERE name = $1', [node, mark.through, mark.view, mark.at]);
+  markPlanned(node: string, mark: PlannedMark): Promise<void> {
+    return this.nodes.markPlanned(node, mark);
   }
 
   deregisterNode(node: string, now: number): Promise<void> {

@@ -3,25 +3,25 @@ import { nodeFromRow, num } from '../rows.js';
 import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord, PlannedMark } from '../types.js';
 import { jsonList, type SqliteDb } from './db.js';
 
-const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+// Executing is kept as it was when the caller does not say (a registration).
+const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler, executing)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, tasks = excluded.tasks,
     tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, clock_skew_ms = excluded.clock_skew_ms,
-    scheduler = excluded.scheduler`;
+    scheduler = excluded.scheduler, executing = coalesce(excluded.executing, nodes.executing)`;
 
 /** Node registry and heartbeats on SQLite; SqliteStore delegates here. */
 export class SqliteNodes {
   constructor(private readonly sql: SqliteDb) {}
 
   register(info: NodeInfo, now: number): void {
-    this.sql.write(() => this.upsert(info, now, null));
+    this.sql.write(() => this.upsert(info, now, null, null));
   }
 
   /** Re-registers the node, renews the leases of the runs it still holds, and says what to stop. */
   heartbeat(req: HeartbeatRequest): HeartbeatResult {
     return this.sql.write(() => {
-      this.upsert(req.node, req.now, req.clockSkewMs);
-      if (req.executing !== undefined) this.sql.run('UPDATE nodes SET executing = ? WHERE name = ?', req.executing, req.node.name);
+      this.upsert(req.node, req.now, req.clockSkewMs, req.executing ?? null);
       const ids = jsonList(req.runIds);
       this.sql.run(
         "UPDATE runs SET lease_until = ? WHERE node = ? AND status = 'running' AND id IN (SELECT value FROM json_each(?)) AND lease_until < ?",
@@ -65,9 +65,9 @@ export class SqliteNodes {
     this.sql.run('DELETE FROM nodes WHERE name = ?', node);
   }
 
-  private upsert(info: NodeInfo, now: number, skew: number | null): void {
+  private upsert(info: NodeInfo, now: number, skew: number | null, executing: number | null): void {
     const existing = this.sql.get('SELECT clock_skew_ms FROM nodes WHERE name = ?', info.name);
     const clockSkew = skew ?? (existing ? num(existing.clock_skew_ms) : 0);
-    this.sql.run(UPSERT_NODE, info.name, info.host, info.pid, info.version, jsonList(info.tasks), jsonList(info.tags), info.startedAt, now, clockSkew, info.scheduler === false ? 0 : 1);
+    this.sql.run(UPSERT_NODE, info.name, info.host, info.pid, info.version, jsonList(info.tasks), jsonList(info.tags), info.startedAt, now, clockSkew, info.scheduler === false ? 0 : 1, executing);
   }
 }
