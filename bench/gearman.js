@@ -11,10 +11,12 @@
  *   sides (no task process is spawned by either), then prints the line;
  * - clock: CLOCK_MONOTONIC on both sides (`process.hrtime`, `Time::HiRes::clock_gettime`), one
  *   clock for every process on the machine, so mixed pairs need no wall-clock agreement.
- * - pacing and warm-up: before its paced jobs, each latency client submits WARMUP jobs, 1 ms
- *   apart, through the same worker and waits until that worker has run them all; then it sleeps
- *   the same pace after each submit returns (Node's timers round it up to the next ms, so ours
- *   paces slightly slower). Every pair gets the same warm-up, whether it needs one or not.
+ * - pacing and warm-up: before its paced jobs, each latency client submits WARMUP jobs through
+ *   the same worker, the last WARMUP_PACED of them 1 ms apart, and waits until that worker has
+ *   run them all; then it sleeps the same pace after each submit returns (Node's timers round
+ *   it up to the next ms, so ours paces slightly slower). Every pair gets the same warm-up,
+ *   whether it needs one or not.
+ * - our processes start as `cronfleet` does: V8's helper threads at nice 19 (helper-threads).
  *
  *   node bench/gearman.js [--jobs N] [--latency-jobs N] [--rounds N] [--combos ours,perl,...]
  *
@@ -32,15 +34,19 @@ import { GearmanWorker } from '../dist/gearman/worker.js';
 import { serverStatus } from '../dist/gearman/admin.js';
 
 const SELF = fileURLToPath(import.meta.url);
-// V8 keeps tiering up the hot path of a fresh Node process for its first thousand or so jobs;
-// the optimizing compiles run on a second thread and, on a 2-core machine shared with gearmand
-// and the peer, stall a job here and there. Measured on the first 1000 paced jobs after 50
-// warm-up jobs, our worker and client gave p99 3.6-4.3 ms; the same processes after 2000 jobs,
-// or with --no-opt, 1.0-1.2 ms. A long-running worker pays those compiles once, so the figures
-// are taken after them.
-const WARMUP = 2000;
-// Warm-up jobs are paced too, shorter, so they take the measured path (worker asleep, NOOP,
-// grab; client timer, submit) rather than a busy one that leaves the idle path cold.
+// V8 keeps tiering up the hot path of a fresh Node process for its first ten thousand or so
+// jobs; the optimizing compiles run on helper threads and, on a 2-core machine shared with
+// gearmand and the peer, stall a job here and there. Measured on the first 1000 paced jobs after
+// 50 warm-up jobs, our worker and client gave p99 3.6-4.3 ms; after 2000, 1.0-1.2 ms, and
+// `perf sched` still showed a helper thread holding a CPU for 1-4 ms in front of a woken
+// gearmand thread in most of the slow jobs. With --trace-opt, a client submitting every 1 ms
+// still compiled functions 14 s in (about 11,000 jobs). A long-running worker pays those
+// compiles once, so the figures are taken after them.
+const WARMUP = 10_000;
+// The last warm-up jobs are paced, shorter, so they take the measured path (worker asleep,
+// NOOP, grab; client timer, submit) rather than only a busy one that leaves the idle path
+// cold. The rest go back to back: V8 tiers up on calls made, not on time passed.
+const WARMUP_PACED = 2000;
 const WARMUP_PACE_MS = 1;
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
@@ -64,11 +70,12 @@ use Gearman::Client; use Time::HiRes ();
 $| = 1;
 my ($server, $func, $n, $pace_ms, $warmup) = @ARGV;
 my $WARMUP_PACE_MS = ${WARMUP_PACE_MS};
+my $WARMUP_PACED = ${WARMUP_PACED};
 my $c = Gearman::Client->new(job_servers => [$server]);
 if ($warmup > 0) {
   for my $i (1 .. $warmup) {
     defined $c->dispatch_background($func, "0", { uniq => "$func-warm-$i" }) or die "warm-up submit $i failed\n";
-    Time::HiRes::sleep($WARMUP_PACE_MS / 1000);
+    Time::HiRes::sleep($WARMUP_PACE_MS / 1000) if $i > $warmup - $WARMUP_PACED;
   }
   print "warm\n";
   defined <STDIN> or die "no go-ahead after the warm-up\n";
@@ -105,7 +112,7 @@ async function roleClient(server, func, n, paceMs, warmup) {
   if (warmup > 0) {
     for (let i = 1; i <= warmup; i++) {
       await client.submitBackground(func, '0', { unique: `${func}-warm-${i}` });
-      await sleep(WARMUP_PACE_MS);
+      if (i > warmup - WARMUP_PACED) await sleep(WARMUP_PACE_MS);
     }
     process.stdout.write('warm\n');
     await new Promise((resolve) => process.stdin.once('data', resolve));
@@ -153,8 +160,18 @@ function canConnect(port) {
   });
 }
 
+const HELPER_THREADS = fileURLToPath(new URL('../dist/helper-threads.cjs', import.meta.url));
+/**
+ * Node arguments for one of our roles, started as bin/cronfleet.js starts: helper threads
+ * lowered from CommonJS before this module (and the thread pool) load.
+ */
+function ourRole(...args) {
+  const boot = `require(${JSON.stringify(HELPER_THREADS)}).lowerHelperThreadPriority(); process.argv.splice(1, 0, ${JSON.stringify(SELF)}); import(${JSON.stringify(SELF)});`;
+  return ['-e', boot, '--', '--role', ...args];
+}
+
 function startWorker(kind, dir, server, func) {
-  const argv = kind === 'perl' ? ['perl', [path.join(dir, 'worker.pl'), server, func]] : [process.execPath, [SELF, '--role', 'worker', server, func]];
+  const argv = kind === 'perl' ? ['perl', [path.join(dir, 'worker.pl'), server, func]] : [process.execPath, ourRole('worker', server, func)];
   const proc = track(spawn(argv[0], argv[1], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const lines = [];
   let buf = '';
@@ -176,7 +193,7 @@ function startWorker(kind, dir, server, func) {
  */
 function runClient(kind, dir, server, func, n, paceMs, warmup = 0, warmedUp = async () => {}) {
   const params = [server, func, String(n), String(paceMs), String(warmup)];
-  const argv = kind === 'perl' ? ['perl', [path.join(dir, 'client.pl'), ...params]] : [process.execPath, [SELF, '--role', 'client', ...params]];
+  const argv = kind === 'perl' ? ['perl', [path.join(dir, 'client.pl'), ...params]] : [process.execPath, ourRole('client', ...params)];
   const proc = track(spawn(argv[0], argv[1], { stdio: ['pipe', 'pipe', 'inherit'] }));
   let out = '';
   let released = false;

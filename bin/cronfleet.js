@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+// CommonJS, unlike the rest: it runs before the libuv thread pool exists (see helper-threads).
+'use strict';
+require('../dist/helper-threads.cjs').lowerHelperThreadPriority();
 
-main(process.argv).then(
+import('../dist/cli/main.js').then((m) => m.main(process.argv)).then(
   (code) => { process.exitCode = code; },
   (err) => { process.stderr.write(`cronfleet: ${err?.stack ?? err}\n`); process.exitCode = 1; },
 );
