@@ -12,7 +12,8 @@
 // Prints one JSON line per figure. Usage: node bench/cluster.js [--levels 1000,2000,5000,10000]
 //   [--seconds 8] [--kills 20] [--only a,b,c] [--nodes 1,3] [--graphile-levels 500,1000,2000,4000,8000,16000]
 // The nodes are real processes: this script re-runs itself with --node CONFIG, which starts a node
-// exactly as `cronfleet serve` does and, when stopped, prints its scheduler's and executor's counters.
+// exactly as `cronfleet serve` does (V8's helper threads lowered first, as bin/cronfleet.js does)
+// and, when stopped, prints its scheduler's and executor's counters.
 // CF_NODE_ARGS adds node options to those processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { asCronfleet } from './as-cronfleet.js';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -79,7 +81,7 @@ async function withDatabase(prefix, fn) {
 async function startNode(dir, config) {
   const file = join(dir, `${config.node.name}.json`);
   writeFileSync(file, JSON.stringify(config));
-  const child = spawn(process.execPath, [...(process.env.CF_NODE_ARGS ? process.env.CF_NODE_ARGS.split(' ') : []), SELF, '--node', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, asCronfleet(SELF, ['--node', file], process.env.CF_NODE_ARGS ? process.env.CF_NODE_ARGS.split(' ') : []), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));

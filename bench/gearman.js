@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { GearmanClient } from '../dist/gearman/client.js';
 import { GearmanWorker } from '../dist/gearman/worker.js';
 import { serverStatus } from '../dist/gearman/admin.js';
+import { asCronfleet } from './as-cronfleet.js';
 
 const SELF = fileURLToPath(import.meta.url);
 // V8 keeps tiering up the hot path of a fresh Node process for its first ten thousand or so
@@ -160,18 +161,8 @@ function canConnect(port) {
   });
 }
 
-const HELPER_THREADS = fileURLToPath(new URL('../dist/helper-threads.cjs', import.meta.url));
-/**
- * Node arguments for one of our roles, started as bin/cronfleet.js starts: helper threads
- * lowered from CommonJS before this module (and the thread pool) load.
- */
-function ourRole(...args) {
-  const boot = `require(${JSON.stringify(HELPER_THREADS)}).lowerHelperThreadPriority(); process.argv.splice(1, 0, ${JSON.stringify(SELF)}); import(${JSON.stringify(SELF)});`;
-  return ['-e', boot, '--', '--role', ...args];
-}
-
 function startWorker(kind, dir, server, func) {
-  const argv = kind === 'perl' ? ['perl', [path.join(dir, 'worker.pl'), server, func]] : [process.execPath, ourRole('worker', server, func)];
+  const argv = kind === 'perl' ? ['perl', [path.join(dir, 'worker.pl'), server, func]] : [process.execPath, asCronfleet(SELF, ['--role', 'worker', server, func])];
   const proc = track(spawn(argv[0], argv[1], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const lines = [];
   let buf = '';
@@ -193,7 +184,7 @@ function startWorker(kind, dir, server, func) {
  */
 function runClient(kind, dir, server, func, n, paceMs, warmup = 0, warmedUp = async () => {}) {
   const params = [server, func, String(n), String(paceMs), String(warmup)];
-  const argv = kind === 'perl' ? ['perl', [path.join(dir, 'client.pl'), ...params]] : [process.execPath, ourRole('client', ...params)];
+  const argv = kind === 'perl' ? ['perl', [path.join(dir, 'client.pl'), ...params]] : [process.execPath, asCronfleet(SELF, ['--role', 'client', ...params])];
   const proc = track(spawn(argv[0], argv[1], { stdio: ['pipe', 'pipe', 'inherit'] }));
   let out = '';
   let released = false;
