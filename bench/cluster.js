@@ -269,6 +269,9 @@ async function failover() {
   const kills = Number(opt('kills', '20'));
   const LEASE_MS = 3_000;
   const HEARTBEAT_MS = 500;
+  // Shorter than the lease: a node silent this long is dead and its runs are swept at once, so a
+  // killed node's runs are retried within the lease time (four missed beats).
+  const NODE_TTL_MS = 2_000;
   const { ownerOf } = await import('../dist/scheduler/owner.js');
   await withDatabase('cf_bench_b', async ({ url, dir }) => {
     // 30 every-second schedules whose task takes 1.5 s: at any moment each node holds some runs.
@@ -281,7 +284,7 @@ async function failover() {
           tasks: { work: { command: ['sleep', '1.5'] } },
           schedules,
           executor: { lease: `${LEASE_MS}ms`, heartbeat: `${HEARTBEAT_MS}ms`, shutdownGrace: '5s' },
-          cluster: { nodeTtl: '3s' },
+          cluster: { nodeTtl: `${NODE_TTL_MS}ms` },
         }),
       ]),
     );
@@ -348,7 +351,7 @@ async function failover() {
       schedules: schedules.length,
       leaseMs: LEASE_MS,
       heartbeatMs: HEARTBEAT_MS,
-      nodeTtlMs: 3_000,
+      nodeTtlMs: NODE_TTL_MS,
       nextFireElsewhere: {
         method: 'per kill, each schedule the victim owned (rendezvous over the three names): first run start of a fire after the kill that another node created, minus the kill',
         samples: nf.length,

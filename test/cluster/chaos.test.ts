@@ -82,22 +82,28 @@ function lateBeats(): string {
 }
 const iso = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 
-/** When the lease of a run swept as expired ran out, from the reason the store recorded. */
-function leaseExpiry(r: Run): number | null {
-  const m = /^lease expired at (\S+): /.exec(r.reason ?? '');
-  return m ? Date.parse(m[1]!) : null;
+/**
+ * When the store could first have swept a lost run, from the reason it recorded: the end of its
+ * lease, or its node's last heartbeat plus the node TTL for a run swept because the node died.
+ */
+function sweepableAt(r: Run): number | null {
+  const lease = /^lease expired at (\S+): /.exec(r.reason ?? '');
+  if (lease) return Date.parse(lease[1]!);
+  const dead = /is dead: no heartbeat since (\S+) \(node TTL (\d+) ms\)$/.exec(r.reason ?? '');
+  return dead ? Date.parse(dead[1]!) + Number(dead[2]) : null;
 }
 
 /**
  * Whether a lost run is one a kill explains: its node was that victim, and either its lease ran
- * out within LEASE_MS after the kill (renewed until the node died, swept only after it ran out),
- * or the node's restart found it still `running`.
+ * out, or its node's heartbeat grew older than the node TTL, within LEASE_MS (= the TTL) after
+ * the kill (renewed until the node died, swept only after that), or the node's restart found it
+ * still `running`.
  */
 function explainedBy(r: Run, k: Kill): boolean {
   if (r.node !== k.node) return false;
-  const expiry = leaseExpiry(r);
-  if (expiry !== null) {
-    return expiry >= k.at - CLOCK_SLACK_MS && expiry <= k.at + LEASE_MS + CLOCK_SLACK_MS && r.finishedAt! >= expiry;
+  const at = sweepableAt(r);
+  if (at !== null) {
+    return at >= k.at - CLOCK_SLACK_MS && at <= k.at + LEASE_MS + CLOCK_SLACK_MS && r.finishedAt! >= at;
   }
   return /restarted while the run was running/.test(r.reason ?? '') && r.finishedAt! >= k.at && (k.restartedAt === null || r.finishedAt! <= k.restartedAt + CLOCK_SLACK_MS);
 }
@@ -204,10 +210,11 @@ describe('a three-node cluster under kill -9 and a PostgreSQL outage', () => {
     const unfinished = [...byFire].filter(([, rs]) => !rs.some((r) => r.status === 'succeeded') && !rs.some((r) => r.attempt === RETRIES + 1 && r.status === 'lost'));
     expect(unfinished.map(([k, rs]) => `${k}: ${rs.map((r) => `#${r.attempt} ${r.status}`).join(', ')}`)).toEqual([]);
 
-    // Invariant 3: every run a killed node held is lost once its lease runs out and retried, unless
-    // that was its last attempt. Judged by the lease the store recorded, not by how soon a busy
-    // machine got round to sweeping it: the lease must have ended within LEASE_MS of the kill
-    // (the node renewed it until it died), and the sweep must come after that, never before.
+    // Invariant 3: every run a killed node held is lost once its lease runs out (or its node is
+    // dead) and retried, unless that was its last attempt. Judged by the lease or heartbeat the
+    // store recorded, not by how soon a busy machine got round to sweeping it: it must have ended
+    // within LEASE_MS of the kill (the node renewed it until it died), and the sweep must come
+    // after that, never before.
     const byId = new Map(runs.map((r) => [r.id, r]));
     const timeline = () =>
       `kills: ${kills.map((k) => `${k.node}@${iso(k.at)}..${k.restartedAt ? iso(k.restartedAt) : '?'}`).join(', ')}; cut after ${cutAt ? iso(cutAt) : '?'}`;
@@ -221,8 +228,8 @@ describe('a three-node cluster under kill -9 and a PostgreSQL outage', () => {
         if (now.status === 'succeeded' && now.node === kill.node && now.finishedAt! <= kill.at) continue;
         expect(now.status, `run ${held.id} of killed ${kill.node}: finished ${now.finishedAt! - kill.at} ms after the kill`).toBe('lost');
         expect(explainedBy(now, kill), `run ${held.id} of ${kill.node} killed at ${iso(kill.at)}: ${now.reason} at ${iso(now.finishedAt!)}\n${lateBeats()}`).toBe(true);
-        const expiry = leaseExpiry(now);
-        if (expiry !== null) sweepDelayMax = Math.max(sweepDelayMax, now.finishedAt! - expiry);
+        const at = sweepableAt(now);
+        if (at !== null) sweepDelayMax = Math.max(sweepDelayMax, now.finishedAt! - at);
         if (held.attempt <= RETRIES) {
           const retry = runs.find((r) => r.schedule === held.schedule && r.scheduledAt === held.scheduledAt && r.attempt === held.attempt + 1);
           expect(retry, `retry of run ${held.id}`).toBeDefined();
@@ -233,8 +240,8 @@ describe('a three-node cluster under kill -9 and a PostgreSQL outage', () => {
     }
     // Tasks of up to 3 s every second: each kill catches runs mid-flight.
     expect(checked).toBeGreaterThanOrEqual(kills.length * 5);
-    // Swept by a live node's next heartbeat once the lease ran out; the bound is loose because
-    // only a stalled sweeper, not a busy machine, should break it.
+    // Swept by a live node's next heartbeat once the lease ran out or the node was found dead; the
+    // bound is loose because only a stalled sweeper, not a busy machine, should break it.
     expect(sweepDelayMax, timeline()).toBeLessThanOrEqual(SWEEP_SLACK_MS);
 
     // And nothing else was lost: a live node's runs keep their leases through the outage.

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { ConfigError, ConflictError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
-import { CLAIM_RUNS, FINISH_RUNS } from '../../src/store/postgres/runs.js';
+import { CLAIM_RUNS, DEAD_NODE_RUNS, FINISH_RUNS } from '../../src/store/postgres/runs.js';
 import { defineStoreConformance } from './conformance.js';
 import { T0, fireOpts, nodeInfo, spec } from './fixtures.js';
 import { PG_ADMIN_URL } from '../helpers/pg.js';
@@ -218,6 +218,8 @@ describe('postgres store specifics', () => {
         if (analyzed) await c.query('ANALYZE runs');
         expect(await indexesOf(FINISH_RUNS, [finish]), `finish, analyzed: ${analyzed}`).toEqual(['runs_pkey']);
         expect(await indexesOf(CLAIM_RUNS, [['work'], 'a', [], T0, 10_000, T0, T0, T0]), `claim, analyzed: ${analyzed}`).toEqual(['runs_claim', 'runs_pkey']);
+        // A dead node's runs are found through its name, not by walking every running run.
+        expect(await indexesOf(DEAD_NODE_RUNS, [['b'], T0]), `dead nodes' runs, analyzed: ${analyzed}`).toEqual(['runs_running_node']);
       }
     } finally {
       await c.end();

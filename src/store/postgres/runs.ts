@@ -1,4 +1,5 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
+import { deadNodeReason, deadTargetReason, leaseExpiredReason } from '../lost-reasons.js';
 import { retryOf } from '../retry.js';
 import { RUN_COLUMNS, num, qualified, runFromRow, scheduleFromRow, storableOutput } from '../rows.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
@@ -106,6 +107,13 @@ async function loseRunning(c: Q, ids: number[], reasons: string[], now: number):
   return lost.map(runFromRow).sort((a, b) => a.id - b.id);
 }
 
+/**
+ * The running runs, lease not yet expired, of the nodes named in $1. Asked only once some node
+ * is dead: as one join with the nodes, the planner walked runs_lease through every running run.
+ */
+export const DEAD_NODE_RUNS = `SELECT id, node FROM runs WHERE status = 'running' AND node = ANY($1::text[]) AND lease_until >= $2
+  ORDER BY id FOR UPDATE SKIP LOCKED`;
+
 /** Lost runs first, then the retries made for them. */
 export async function sweepLostRunsTx(c: Q, now: number, nodeTtlMs: number): Promise<{ lost: Run[]; retries: Run[] }> {
   // SKIP LOCKED: a run whose row a heartbeat is renewing right now is not expired for long.
@@ -114,10 +122,18 @@ export async function sweepLostRunsTx(c: Q, now: number, nodeTtlMs: number): Pro
     "SELECT id, node, lease_until FROM runs WHERE status = 'running' AND lease_until < $1 ORDER BY id FOR UPDATE SKIP LOCKED",
     [now],
   );
+  // A dead node's runs go at once, not when their leases run out: with a node TTL shorter than
+  // the lease, a killed node's runs are retried within the lease time. The join starts from
+  // the nodes (few) and reaches their runs through runs_running_node.
+  const dead = new Map((await rows(c, 'SELECT name, heartbeat_at FROM nodes WHERE heartbeat_at < $1', [now - nodeTtlMs])).map((n) => [String(n.name), num(n.heartbeat_at)]));
+  const orphaned = dead.size ? await rows(c, DEAD_NODE_RUNS, [[...dead.keys()], now]) : [];
   const lost = await loseRunning(
     c,
-    expired.map((e) => num(e.id)),
-    expired.map((e) => `lease expired at ${new Date(num(e.lease_until)).toISOString()}: node "${String(e.node)}" stopped renewing it`),
+    [...expired, ...orphaned].map((e) => num(e.id)),
+    [
+      ...expired.map((e) => leaseExpiredReason(String(e.node), num(e.lease_until))),
+      ...orphaned.map((o) => deadNodeReason(String(o.node), dead.get(String(o.node))!, nodeTtlMs)),
+    ],
     now,
   );
   const retries = (await retryRuns(c, lost, now)).map((r) => r.run);
@@ -136,7 +152,7 @@ export async function sweepLostRunsTx(c: Q, now: number, nodeTtlMs: number): Pro
        RETURNING ${qualified(RUN_COLUMNS, 'r')}`,
       [
         orphans.map((o) => num(o.id)),
-        orphans.map((o) => `target node "${String(o.target_node)}" is dead: no heartbeat for ${nodeTtlMs} ms`),
+        orphans.map((o) => deadTargetReason(String(o.target_node), nodeTtlMs)),
         now,
       ],
     );

@@ -1,4 +1,5 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
+import { deadNodeReason, deadTargetReason, leaseExpiredReason } from '../lost-reasons.js';
 import { retryOf } from '../retry.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
 import { RUN_COLUMNS, runFromRow, scheduleFromRow, storableOutput, type Row } from '../rows.js';
@@ -100,10 +101,16 @@ export function sweepLostRunsTx(db: SqliteDb, now: number, nodeTtlMs: number): {
     "SELECT id, node, lease_until FROM runs WHERE status = 'running' AND lease_until < ? ORDER BY id",
     now,
   );
-  for (const e of expired) {
-    const reason = `lease expired at ${new Date(e.lease_until).toISOString()}: node "${e.node}" stopped renewing it`;
-    lost.push(...loseRunning(db, e.id, reason, now));
-  }
+  for (const e of expired) lost.push(...loseRunning(db, e.id, leaseExpiredReason(e.node, e.lease_until), now));
+  // A dead node's runs go at once, not when their leases run out (see the PostgreSQL store).
+  const orphaned = db.all<{ id: number; node: string; heartbeat_at: number }>(
+    `SELECT r.id, r.node, n.heartbeat_at FROM nodes n JOIN runs r ON r.node = n.name AND r.status = 'running'
+     WHERE n.heartbeat_at < ? AND r.lease_until >= ? ORDER BY r.id`,
+    now - nodeTtlMs,
+    now,
+  );
+  for (const o of orphaned) lost.push(...loseRunning(db, o.id, deadNodeReason(o.node, o.heartbeat_at, nodeTtlMs), now));
+  lost.sort((a, b) => a.id - b.id);
   const retries = lost.map((r) => retryRun(db, r, now)).filter((r): r is Run => r !== null);
   // A queued run for one dead node is not retried: the retry would wait for the same node.
   const orphans = db.all<{ id: number; target_node: string }>(
@@ -115,7 +122,7 @@ export function sweepLostRunsTx(db: SqliteDb, now: number, nodeTtlMs: number): {
     const row = db.get(
       `UPDATE runs SET status = 'lost', finished_at = ?, reason = ? WHERE id = ? AND status = 'queued' RETURNING ${RUN_COLUMNS}`,
       now,
-      `target node "${o.target_node}" is dead: no heartbeat for ${nodeTtlMs} ms`,
+      deadTargetReason(o.target_node, nodeTtlMs),
       o.id,
     );
     if (row) lost.push(runFromRow(row));

@@ -253,6 +253,23 @@ export function runsSuite(ctx: SuiteContext): void {
       expect(await ctx.store.sweepLostRuns(T0 + 10 * MIN, 100 * MIN)).toEqual([]);
     });
 
+    test('sweepLostRuns loses the running runs of a dead node before their leases run out', async () => {
+      const id = await queuedRun(ctx.store, { retries: { max: 1, backoffMs: 0 } }); // n1's heartbeat: T0 + MIN
+      const long = { tasks: ['work'], tags: [], limit: 10, leaseMs: 10 * MIN };
+      await ctx.store.claimRuns({ node: 'n1', ...long, now: T0 + MIN }); // lease until T0 + 11 MIN
+      const ttl = 2 * MIN;
+      expect(await ctx.store.sweepLostRuns(T0 + 3 * MIN, ttl)).toEqual([]);
+      const lost = await ctx.store.sweepLostRuns(T0 + 3 * MIN + 1, ttl);
+      expect(lost.map((r) => [r.id, r.status, r.finishedAt])).toEqual([[id, 'lost', T0 + 3 * MIN + 1]]);
+      expect(lost[0]!.reason).toBe(`node "n1" is dead: no heartbeat since ${new Date(T0 + MIN).toISOString()} (node TTL ${ttl} ms)`);
+      // The retry goes to a live node, which keeps it while its heartbeat is fresh.
+      await ctx.store.registerNode(nodeInfo('n2', ['work']), T0 + 3 * MIN + 1);
+      const [retry] = await ctx.store.claimRuns({ node: 'n2', ...long, now: T0 + 3 * MIN + 1 });
+      expect(retry).toMatchObject({ attempt: 2, node: 'n2' });
+      expect(await ctx.store.sweepLostRuns(T0 + 5 * MIN, ttl)).toEqual([]);
+      expect((await ctx.store.getRun(retry!.id))?.status).toBe('running');
+    });
+
     test('sweepLostRuns loses queued runs targeted at a dead node', async () => {
       await ctx.store.syncConfigSchedules([spec('all', { target: { kind: 'all' } })], T0);
       await ctx.store.registerNode(nodeInfo('n1'), T0);
