@@ -54,7 +54,8 @@ beforeAll(async () => {
       schedules,
       // The final stop's grace outlasts the longest task, so a graceful stop cancels nothing.
       executor: { heartbeat: `${HEARTBEAT_MS}ms`, lease: `${LEASE_MS}ms`, shutdownGrace: '10s', killGrace: '1s' },
-      cluster: { nodeTtl: '3s' },
+      // As long as a lease: a killed node's runs are swept when their leases or its heartbeats end.
+      cluster: { nodeTtl: `${LEASE_MS}ms` },
     });
   }
   store = await cluster.openStore();

@@ -123,9 +123,10 @@ export async function sweepLostRunsTx(c: Q, now: number, nodeTtlMs: number): Pro
     [now],
   );
   // A dead node's runs go at once, not when their leases run out: with a node TTL shorter than
-  // the lease, a killed node's runs are retried within the lease time. The join starts from
-  // the nodes (few) and reaches their runs through runs_running_node.
-  const dead = new Map((await rows(c, 'SELECT name, heartbeat_at FROM nodes WHERE heartbeat_at < $1', [now - nodeTtlMs])).map((n) => [String(n.name), num(n.heartbeat_at)]));
+  // the lease, a killed node's runs are retried within the lease time. The dead nodes are read
+  // first (a small table), then their runs by name (DEAD_NODE_RUNS).
+  const deadRows = await rows(c, 'SELECT name, heartbeat_at FROM nodes WHERE heartbeat_at < $1', [now - nodeTtlMs]);
+  const dead = new Map(deadRows.map((n) => [String(n.name), num(n.heartbeat_at)]));
   const orphaned = dead.size ? await rows(c, DEAD_NODE_RUNS, [[...dead.keys()], now]) : [];
   const lost = await loseRunning(
     c,
