@@ -481,7 +481,7 @@ export class Executor {
   private async upkeep(): Promise<void> {
     const { store, clock, node, log } = this.opts;
     const now = clock.now();
-    const nodes = await store.listNodes();
+    const nodes = await store.listNodes({ counts: false });
     // A new run is left to less loaded peers a quarter of the prefetch per such peer, so that the
     // least loaded node gets first pick of `any` runs and runs claimed ahead still start on time.
     this.claimDelayMs = (loadRank(node.name, nodes, now, this.opts.nodeTtlMs) * (this.opts.prefetchMs ?? 0)) / 4;

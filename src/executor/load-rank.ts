@@ -7,7 +7,7 @@ import type { NodeRecord } from '../store/types.js';
  * instants to whichever peer held fewer (one node ran all 6,000 fires of a second, 400 ms late).
  */
 function load(n: NodeRecord): number {
-  return n.executing ?? n.running;
+  return n.executing ?? n.running ?? 0;
 }
 
 /**

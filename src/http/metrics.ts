@@ -50,7 +50,7 @@ export class NodeMetrics {
         if (seen > self.lostSeen) lost.inc(seen - self.lostSeen);
         self.lostSeen = seen;
         const now = source.now();
-        const nodes = await source.store.listNodes().catch(() => null);
+        const nodes = await source.store.listNodes({ counts: false }).catch(() => null);
         if (nodes) this.set(nodes.filter((n) => now - n.heartbeatAt <= source.nodeTtlMs).length);
       },
     });
@@ -60,7 +60,7 @@ export class NodeMetrics {
       labelNames: ['node'],
       registers,
       async collect() {
-        const nodes = await source.store.listNodes().catch(() => null);
+        const nodes = await source.store.listNodes({ counts: false }).catch(() => null);
         this.reset();
         for (const n of nodes ?? []) this.set({ node: n.name }, n.clockSkewMs / 1000);
       },
@@ -73,7 +73,7 @@ export class NodeMetrics {
       async collect() {
         const nodes = await source.store.listNodes().catch(() => null);
         this.reset();
-        for (const n of nodes ?? []) this.set({ node: n.name }, n.running);
+        for (const n of nodes ?? []) this.set({ node: n.name }, n.running ?? 0);
       },
     });
   }

@@ -138,7 +138,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
       // Live nodes that run a scheduler share the scheduling; one whose heartbeat lapses loses its share.
       peers: async () => {
         const now = clock.now();
-        return (await store.listNodes())
+        return (await store.listNodes({ counts: false }))
           .filter((n) => n.scheduler && !n.draining && now - n.heartbeatAt <= cfg.cluster.nodeTtlMs)
           .map((n) => ({ name: n.name, startedAt: n.startedAt, planned: n.planned }));
       },

@@ -163,7 +163,13 @@ export function sameSpec(s: Schedule, spec: ScheduleSpec): boolean {
 export const bothSources = (name: string): ConflictError =>
   new ConflictError(`schedule "${name}" is in the config and was also made through the API: delete the API schedule or rename one`);
 
-export function nodeFromRow(r: Row, running: number): NodeRecord {
+/** The nodes, with each one's running runs counted or not (ListNodesOptions); same SQL for both stores. */
+export const listNodesSql = (counts: boolean): string =>
+  counts
+    ? "SELECT n.*, (SELECT count(*) FROM runs r WHERE r.node = n.name AND r.status = 'running') AS running FROM nodes n ORDER BY n.name"
+    : 'SELECT n.* FROM nodes n ORDER BY n.name';
+
+export function nodeFromRow(r: Row, running: number | null): NodeRecord {
   return {
     name: String(r.name),
     host: String(r.host),

@@ -15,6 +15,7 @@ import type {
   Lease,
   LeaseRequest,
   NodeInfo,
+  ListNodesOptions,
   NodeRecord,
   PlannedMark,
   NewApiToken,
@@ -132,7 +133,7 @@ export interface Store {
   registerNode(info: NodeInfo, now: number): Promise<void>;
   /** Renews the node's heartbeat and the leases of its running runs. */
   heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult>;
-  listNodes(): Promise<NodeRecord[]>;
+  listNodes(opts?: ListNodesOptions): Promise<NodeRecord[]>;
   setDraining(node: string, draining: boolean): Promise<void>;
   /** Records how far the node's scheduler has planned its share (see NodeRecord.planned). */
   markPlanned(node: string, mark: PlannedMark): Promise<void>;

@@ -118,8 +118,8 @@ export interface NodeRecord extends NodeInfo {
   draining: boolean;
   /** The node's own clock minus the store's, as last reported. */
   clockSkewMs: number;
-  /** Runs it holds right now. */
-  running: number;
+  /** Runs it holds right now; null when listed without counts (see ListNodesOptions). */
+  running: number | null;
   /**
    * Tasks it is executing right now, as its last heartbeat said (runs held for a later instant
    * are not counted); null before it said.
@@ -127,6 +127,15 @@ export interface NodeRecord extends NodeInfo {
   executing: number | null;
   /** How far its scheduler has planned its share, as it last said (null before it said). */
   planned: PlannedMark | null;
+}
+
+export interface ListNodesOptions {
+  /**
+   * Count each node's running runs (default true). The count walks every run a node holds,
+   * tens of thousands with bursts claimed ahead; schedulers and executors read the node list
+   * every beat or more often and need only liveness, marks and `executing`.
+   */
+  counts?: boolean;
 }
 
 /** A scheduler's word on its progress: see Store.markPlanned. */

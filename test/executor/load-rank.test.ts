@@ -5,7 +5,7 @@ import type { NodeRecord } from '../../src/store/types.js';
 const NOW = 1_000_000;
 const TTL = 3_000;
 
-function node(name: string, running: number, extra: Partial<NodeRecord> = {}): NodeRecord {
+function node(name: string, running: number | null, extra: Partial<NodeRecord> = {}): NodeRecord {
   return { name, host: 'h', pid: 1, version: '0', tasks: ['t'], tags: [], startedAt: 0, heartbeatAt: NOW, draining: false, clockSkewMs: 0, scheduler: true, running, executing: null, planned: null, ...extra };
 }
 
@@ -24,6 +24,11 @@ describe('loadRank', () => {
     expect(loadRank('b', nodes, NOW, TTL)).toBe(2);
     // c has not said yet: what it holds stands in.
     expect(loadRank('c', nodes, NOW, TTL)).toBe(0);
+    // Listed without counts (as executors list their peers), a node that has not said yet
+    // counts as idle, which a node new to the cluster is.
+    const uncounted = [node('a', 0, { running: null, executing: 1 }), node('n', 0, { running: null })];
+    expect(loadRank('a', uncounted, NOW, TTL)).toBe(1);
+    expect(loadRank('n', uncounted, NOW, TTL)).toBe(0);
   });
 
   it('lets equally loaded nodes all claim at once', () => {

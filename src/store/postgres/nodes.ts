@@ -1,5 +1,5 @@
 import { NotFoundError } from '../../errors.js';
-import { nodeFromRow, num } from '../rows.js';
+import { listNodesSql, nodeFromRow, num } from '../rows.js';
 import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord, PlannedMark } from '../types.js';
 import { rows, type PgDb, type Q } from './db.js';
 
@@ -40,11 +40,8 @@ export class PgNodes {
     });
   }
 
-  async list(): Promise<NodeRecord[]> {
-    const found = await this.db.query(
-      "SELECT n.*, (SELECT count(*) FROM runs r WHERE r.node = n.name AND r.status = 'running') AS running FROM nodes n ORDER BY n.name",
-    );
-    return found.map((r) => nodeFromRow(r, num(r.running)));
+  async list(counts: boolean): Promise<NodeRecord[]> {
+    return (await this.db.query(listNodesSql(counts))).map((r) => nodeFromRow(r, counts ? num(r.running) : null));
   }
 
   async setDraining(node: string, draining: boolean): Promise<void> {

@@ -31,6 +31,7 @@ import type {
   Lease,
   LeaseRequest,
   NodeInfo,
+  ListNodesOptions,
   NodeRecord,
   PlannedMark,
   NewApiToken,
@@ -366,8 +367,8 @@ export class PostgresStore implements Store {
     return this.nodes.heartbeat(req);
   }
 
-  listNodes(): Promise<NodeRecord[]> {
-    return this.nodes.list();
+  listNodes(opts: ListNodesOptions = {}): Promise<NodeRecord[]> {
+    return this.nodes.list(opts.counts ?? true);
   }
 
   setDraining(node: string, draining: boolean): Promise<void> {

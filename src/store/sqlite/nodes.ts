@@ -1,5 +1,5 @@
 import { NotFoundError } from '../../errors.js';
-import { nodeFromRow, num } from '../rows.js';
+import { listNodesSql, nodeFromRow, num } from '../rows.js';
 import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord, PlannedMark } from '../types.js';
 import { jsonList, type SqliteDb } from './db.js';
 
@@ -49,12 +49,8 @@ export class SqliteNodes {
     this.sql.write(() => this.sql.run('UPDATE nodes SET planned_through = ?, planned_view = ?, planned_at = ? WHERE name = ?', mark.through, mark.view, mark.at, node));
   }
 
-  list(): NodeRecord[] {
-    return this.sql
-      .all(
-        "SELECT n.*, (SELECT count(*) FROM runs r WHERE r.node = n.name AND r.status = 'running') AS running FROM nodes n ORDER BY n.name",
-      )
-      .map((r) => nodeFromRow(r, num(r.running)));
+  list(counts: boolean): NodeRecord[] {
+    return this.sql.all(listNodesSql(counts)).map((r) => nodeFromRow(r, counts ? num(r.running) : null));
   }
 
   setDraining(node: string, draining: boolean): void {

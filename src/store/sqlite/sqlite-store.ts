@@ -31,6 +31,7 @@ import type {
   Lease,
   LeaseRequest,
   NodeInfo,
+  ListNodesOptions,
   NodeRecord,
   PlannedMark,
   NewApiToken,
@@ -269,8 +270,8 @@ export class SqliteStore implements Store {
     return this.nodes.heartbeat(req);
   }
 
-  async listNodes(): Promise<NodeRecord[]> {
-    return this.nodes.list();
+  async listNodes(opts: ListNodesOptions = {}): Promise<NodeRecord[]> {
+    return this.nodes.list(opts.counts ?? true);
   }
 
   async setDraining(node: string, draining: boolean): Promise<void> {
