@@ -58,7 +58,9 @@ describe('the CLI against a remote node (--api URL --token T)', () => {
   });
 
   it('pages through long listings and honours filters', async () => {
-    for (let i = 0; i < 3; i++) await api.node.store.triggerSchedule('hello', { now: api.node.clock.now(), nodeTtlMs: 30_000, node: 't' });
+    // One millisecond apart: two manual fires at the same instant are one too many.
+    const at = api.node.clock.now();
+    for (let i = 0; i < 3; i++) await api.node.store.triggerSchedule('hello', { now: at + i, nodeTtlMs: 30_000, node: 't' });
     const all = (await api.node.store.listRuns({ limit: 100 })).map((r) => r.id);
     const two = JSON.parse((await remote(['runs', '--limit', '2', '--json'], 'viewer')).stdout);
     expect(two.map((r: { id: number }) => r.id)).toEqual(all.slice(0, 2));
