@@ -195,15 +195,27 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
     const procs = [await startNode(dir, configs[0])];
     procs.push(...(await Promise.all(configs.slice(1).map((c) => startNode(dir, c)))));
     const startedAt = Date.now();
-    // A whole-second window starting after every node had time to warm up; with several nodes,
-    // after each one's scheduler took its share too (twice the 5 s schedule refresh after start)
-    // and the fires the first one had prepared before that (`lead`, 2 s) have run: the window
-    // measures the steady state, not the moment the shares move.
-    const from = Math.ceil((Date.now() + (nodeCount > 1 ? 14_000 : 3_000)) / 1_000) * 1_000;
-    const to = from + seconds * 1_000;
-    await sleep(to + 2_000 - Date.now());
     const c = new pg.Client({ connectionString: url });
     await c.connect();
+    // A whole-second window starting after every node had time to warm up; with several nodes,
+    // after each one's scheduler took its share too and the fires prepared before that (`lead`,
+    // 2 s) have run: the window measures the steady state, not the moment the shares move (see
+    // README, "Bursts", for what that moment costs). When the shares move varies by seconds from
+    // run to run (a fixed 14 s after start overlapped it in some runs, and their p99 was the
+    // handover's 90-140 ms), so the window starts 4 s after every node was seen making fires.
+    let settledAt = Date.now();
+    if (nodeCount > 1) {
+      for (;;) {
+        const making = await c.query('SELECT count(DISTINCT created_by) AS n FROM fires WHERE created_at > $1', [Date.now() - 1_000]);
+        if (Number(making.rows[0].n) === nodeCount) break;
+        if (Date.now() - startedAt > 60_000) throw new Error(`not all ${nodeCount} nodes were making fires 60 s after they started`);
+        await sleep(500);
+      }
+      settledAt = Date.now();
+    }
+    const from = Math.ceil((settledAt + (nodeCount > 1 ? 4_000 : 3_000)) / 1_000) * 1_000;
+    const to = from + seconds * 1_000;
+    await sleep(to + 2_000 - Date.now());
     // A no-op run ends at once: one of the window still queued or running 2 s after it is a
     // result the node has not recorded yet (or a run not claimed): a backlog that grows with load.
     const backlog = Number(
