@@ -475,18 +475,19 @@ export class Scheduler {
   private sayAtWork(): () => void {
     const say = this.opts.markPlanned;
     if (!say) return () => undefined;
-    let cancel: (() => void) | null = null;
-    const tick = (): void => {
-      const last = this.mark;
-      if (last && last.view === this.view()) {
+    const saying = repeat(
+      this.opts.clock,
+      this.atWorkEveryMs(),
+      async () => {
+        const last = this.mark;
+        if (!last || last.view !== this.view()) return;
         this.mark = { ...last, at: this.opts.clock.now() };
-        say(this.mark).catch((err: unknown) => this.opts.log.debug({ err: (err as Error).message }, 'could not say the scheduler is at work'));
-      }
-      cancel = this.opts.clock.setTimer(every, tick);
-    };
-    const every = this.atWorkEveryMs();
-    cancel = this.opts.clock.setTimer(every, tick);
-    return () => cancel?.();
+        await say(this.mark);
+      },
+      (err) => this.opts.log.debug({ err: (err as Error).message }, 'could not say the scheduler is at work'),
+    );
+    // Not awaited: the pass ends now; a word still on its way only refreshes the same mark.
+    return () => void saying.stop();
   }
 
   private async refreshStale(names: string[]): Promise<void> {

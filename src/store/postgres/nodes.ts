@@ -10,6 +10,16 @@ const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, s
     tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, scheduler = excluded.scheduler,
     clock_skew_ms = coalesce($9, nodes.clock_skew_ms), executing = coalesce($11, nodes.executing)`;
 
+/**
+ * The node's runs still `running` on it, with their cancel flags; those whose lease ends before
+ * $4 get a new one. One round trip: the SELECT reads the rows as they were before the UPDATE,
+ * which changes neither the status, the node nor the flag.
+ */
+const RENEW_LEASES = `WITH held AS (
+    SELECT id, cancel_requested, lease_until FROM runs WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[])),
+  renewed AS (UPDATE runs r SET lease_until = $1 FROM held WHERE r.id = held.id AND held.lease_until < $4)
+  SELECT id, cancel_requested FROM held`;
+
 /** Node registry and heartbeats on PostgreSQL; PostgresStore delegates here. */
 export class PgNodes {
   constructor(private readonly db: PgDb) {}
@@ -22,14 +32,7 @@ export class PgNodes {
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
     return this.db.tx(async (c) => {
       await upsertNode(c, req.node, req.now, req.clockSkewMs, req.executing ?? null);
-      await c.query(
-        "UPDATE runs SET lease_until = $1 WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[]) AND lease_until < $4",
-        [req.now + req.leaseMs, req.node.name, req.runIds, req.renewBefore ?? Number.MAX_SAFE_INTEGER],
-      );
-      const renewed = await rows(c, "SELECT id, cancel_requested FROM runs WHERE node = $1 AND status = 'running' AND id = ANY($2::int8[])", [
-        req.node.name,
-        req.runIds,
-      ]);
+      const renewed = await rows(c, RENEW_LEASES, [req.now + req.leaseMs, req.node.name, req.runIds, req.renewBefore ?? Number.MAX_SAFE_INTEGER]);
       const mine = new Set(renewed.map((r) => num(r.id)));
       const [node] = await rows(c, 'SELECT draining FROM nodes WHERE name = $1', [req.node.name]);
       return {
