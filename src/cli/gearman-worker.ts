@@ -49,8 +49,8 @@ export function register(program: Command): void {
     .option('--syslog-socket <path>', 'syslog datagram socket for debug messages', DEFAULT_SYSLOG_SOCKET)
     .option('--store <url>', 'record every job as a run in this store (sqlite:PATH or postgres://...), so `cronfleet runs --store URL` shows them')
     .option('--node <name>', 'node name the recorded runs carry (listed by `cronfleet nodes`, offering no store tasks); keep it apart from a `serve` node\'s name', `gearman-worker@${hostname()}`)
-    .option('--lease <duration>', 'with --store: a recorded run whose worker misses heartbeats this long is marked lost', '30s')
-    .option('--heartbeat <duration>', 'with --store: how often the worker renews its runs\' leases', '5s')
+    .option('--lease <duration>', 'with --store: a recorded run whose worker misses heartbeats this long is marked lost', '10s')
+    .option('--heartbeat <duration>', 'with --store: how often the worker renews its runs\' leases', '2s')
     .option('--client-id <id>', 'name shown by the job server\'s "workers" admin command', `cronfleet@${hostname()}`)
     .addHelpText(
       'after',
@@ -73,13 +73,13 @@ export function register(program: Command): void {
       const log = (line: string) => process.stderr.write(`cronfleet gearman-worker: ${line}\n`);
       const leaseMs = parseDuration(opts.lease, '--lease');
       const heartbeatMs = parseDuration(opts.heartbeat, '--heartbeat');
-      if (heartbeatMs >= leaseMs) throw new UsageError(`--heartbeat (${opts.heartbeat}) must be shorter than --lease (${opts.lease}), or runs would be lost between beats`);
+      if (heartbeatMs * 2 > leaseMs) throw new UsageError(`--heartbeat (${opts.heartbeat}) must be at most half of --lease (${opts.lease}), or one late beat would lose every run`);
       let store: Store | null = null;
       let recorder: RunRecorder | null = null;
       if (opts.store) {
         store = await openStore(opts.store);
         await store.migrate();
-        // Silent for a lease, the worker counts as dead (serve's defaults agree: both 30 s).
+        // Silent for a lease, the worker counts as dead (serve's lease default agrees: 10 s).
         recorder = new RunRecorder({ store, node: opts.node, clock: systemClock, leaseMs, heartbeatMs, nodeTtlMs: leaseMs, log });
         await recorder.start();
       }

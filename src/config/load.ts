@@ -178,6 +178,17 @@ function normalize(cfg: ConfigFile, file: string | null, locate: Locate, overrid
     http = { host: m[1] ?? m[2]!, port: Number(m[3]), metrics: cfg.http.metrics, bodyLimit: cfg.http.bodyLimit };
   }
 
+  const leaseMs = dur(cfg.executor.lease, ['executor', 'lease']);
+  const heartbeatMs = dur(cfg.executor.heartbeat, ['executor', 'heartbeat']);
+  const nodeTtlMs = dur(cfg.cluster.nodeTtl, ['cluster', 'nodeTtl']);
+  // One late beat must not cost a lease or a node's standing: both need room for a missed beat.
+  if (heartbeatMs * 2 > leaseMs) {
+    throw fail(['executor', 'heartbeat'], `"${cfg.executor.heartbeat}" is too long for a lease of "${cfg.executor.lease}": expected at most half the lease, or one late beat loses every run`);
+  }
+  if (heartbeatMs * 2 > nodeTtlMs) {
+    throw fail(['cluster', 'nodeTtl'], `"${cfg.cluster.nodeTtl}" is too short for a heartbeat of "${cfg.executor.heartbeat}": expected at least two heartbeats, or a live node would be taken for dead`);
+  }
+
   return {
     file: file ? resolve(file) : null,
     node: { name: cfg.node.name ?? hostname(), tags: cfg.node.tags },
@@ -188,8 +199,8 @@ function normalize(cfg: ConfigFile, file: string | null, locate: Locate, overrid
     schedules,
     executor: {
       concurrency: cfg.executor.concurrency,
-      leaseMs: dur(cfg.executor.lease, ['executor', 'lease']),
-      heartbeatMs: dur(cfg.executor.heartbeat, ['executor', 'heartbeat']),
+      leaseMs,
+      heartbeatMs,
       killGraceMs: dur(cfg.executor.killGrace, ['executor', 'killGrace']),
       shutdownGraceMs: dur(cfg.executor.shutdownGrace, ['executor', 'shutdownGrace']),
       prefetchMs: dur(cfg.executor.prefetch, ['executor', 'prefetch']),
@@ -203,7 +214,7 @@ function normalize(cfg: ConfigFile, file: string | null, locate: Locate, overrid
           leadMs: dur(cfg.scheduler.lead, ['scheduler', 'lead']),
         }
       : false,
-    cluster: { nodeTtlMs: dur(cfg.cluster.nodeTtl, ['cluster', 'nodeTtl']) },
+    cluster: { nodeTtlMs },
     http,
     stateKeepers: cfg.stateKeepers.map((k, i) => {
       const leaseMs = dur(k.lease, ['stateKeepers', i, 'lease']);

@@ -151,8 +151,8 @@ export const configSchema = z.strictObject({
       // Runs held at once, those claimed ahead for their instant included: 100,000 allows two
       // seconds of prefetch at 50,000 fires a second (built-in and HTTP tasks hold no process).
       concurrency: z.number().int().min(1).max(100_000).default(64),
-      lease: duration.default('30s').describe('A run whose owner misses heartbeats this long is lost.'),
-      heartbeat: duration.default('5s'),
+      lease: duration.default('10s').describe('A run whose owner misses heartbeats this long is lost.'),
+      heartbeat: duration.default('2s').describe('How often the node renews its leases and says it is alive: at most half the lease.'),
       killGrace: duration.default('10s').describe('Between TERM and KILL on timeout or cancel.'),
       shutdownGrace: duration.default('30s').describe('On SIGTERM, how long running tasks may finish.'),
       prefetch: duration
@@ -166,7 +166,7 @@ export const configSchema = z.strictObject({
         .default('helper')
         .describe('What forks command tasks: a fork costs time in proportion to the forking process\'s memory, and the node\'s is the larger.'),
     })
-    .default({ concurrency: 64, lease: '30s', heartbeat: '5s', killGrace: '10s', shutdownGrace: '30s', prefetch: '500ms', spawn: 'helper' }),
+    .default({ concurrency: 64, lease: '10s', heartbeat: '2s', killGrace: '10s', shutdownGrace: '30s', prefetch: '500ms', spawn: 'helper' }),
   scheduler: z
     .union([
       z.literal(false),
@@ -180,8 +180,10 @@ export const configSchema = z.strictObject({
     ])
     .default({ misfireGrace: '30s', misfireLimit: 100, lead: '500ms' }),
   cluster: z
-    .strictObject({ nodeTtl: duration.default('30s').describe('A node silent this long is dead.') })
-    .default({ nodeTtl: '30s' }),
+    // Three default beats: a killed node's runs are then swept, and retried, within the default
+    // lease (10 s); waiting for each lease to end, plus a sweep interval, would be past it.
+    .strictObject({ nodeTtl: duration.default('6s').describe('A node silent this long is dead and its runs lost: at least two heartbeats.') })
+    .default({ nodeTtl: '6s' }),
   http: z
     .union([
       z.literal(false),

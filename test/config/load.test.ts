@@ -56,7 +56,9 @@ describe('config loading', () => {
       source: 'config',
     });
     expect(cfg.schedules[1]).toMatchObject({ expr: '@every 90s', timezone: 'Europe/Paris', target: { kind: 'tag', tag: 'eu' } });
-    expect(cfg.executor.leaseMs).toBe(30_000);
+    expect(cfg.executor.leaseMs).toBe(10_000);
+    expect(cfg.executor.heartbeatMs).toBe(2_000);
+    expect(cfg.cluster.nodeTtlMs).toBe(6_000);
     expect(cfg.memory).toBe('lean');
     expect(cfg.executor.spawn).toBe('helper');
     expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8080, metrics: 'open', bodyLimit: 65_536 });
@@ -92,6 +94,8 @@ describe('config loading', () => {
     ['bad memory profile', 'memory: small', /line 1: memory: expected lean .* or v8/],
     ['bad spawn mode', 'executor: { spawn: fork }', /line 1: executor\.spawn: expected helper .* or inline/],
     ['bad url', 'tasks: { p: { http: { url: "not a url" } } }', /tasks\.p\.http\.url: expected an http/],
+    ['heartbeat too long for the lease', 'executor: { lease: 10s, heartbeat: 6s }', /line 1: executor\.heartbeat: "6s" is too long for a lease of "10s": expected at most half the lease/],
+    ['node TTL too short for the heartbeat', 'executor: { heartbeat: 2s }\ncluster: { nodeTtl: 3s }', /line 2: cluster\.nodeTtl: "3s" is too short for a heartbeat of "2s": expected at least two heartbeats/],
   ];
 
   it.each(bad)('rejects %s with a message naming the place and the expected form', (_name, text, message) => {

@@ -78,6 +78,13 @@ describe('cronfleet submit', () => {
 });
 
 describe('cronfleet gearman-worker', () => {
+  it('exits 2 for a heartbeat longer than half the lease, naming both options', async () => {
+    const conf = writeJson(path.join(tmp, 'worker-beat.json'), { ...servers(gd), jobs: {} });
+    const r = await runCli(['gearman-worker', '--conf', conf, '--store', 'sqlite::memory:', '--lease', '10s', '--heartbeat', '6s']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--heartbeat \(6s\) must be at most half of --lease \(10s\)/);
+  });
+
   it('runs mapped scripts for a Perl client, never an unmapped name, and logs debug runs to syslog', async () => {
     const out = path.join(tmp, 'mapped.out');
     const script = writeScript(path.join(tmp, 'mapped.sh'), `echo "$CRONFLEET_TASK $CRONFLEET_GEARMAN_UNIQUE" >> ${out}; echo to-the-log; echo err-line >&2`);
