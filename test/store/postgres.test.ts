@@ -6,7 +6,7 @@ import { openStore } from '../../src/store/index.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { CLAIM_RUNS, DEAD_NODE_RUNS, FINISH_RUNS } from '../../src/store/postgres/runs.js';
 import { defineStoreConformance } from './conformance.js';
-import { T0, fireOpts, nodeInfo, spec } from './fixtures.js';
+import { T0, fireOpts, nodeInfo, plan, spec } from './fixtures.js';
 import { PG_ADMIN_URL } from '../helpers/pg.js';
 
 const URL = PG_ADMIN_URL;
@@ -23,6 +23,17 @@ async function dropSchemas(): Promise<void> {
   } finally {
     await c.end();
   }
+}
+
+/** Resolves once some session waits on a lock held by `holder`'s session. */
+async function waitForLock(holder: pg.Client): Promise<void> {
+  const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  for (let i = 0; i < 200; i++) {
+    const waiting = await holder.query('SELECT 1 FROM pg_locks l WHERE NOT l.granted AND $1 = ANY(pg_blocking_pids(l.pid))', [rows[0]!.pid]);
+    if (waiting.rows.length > 0) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('no session came to wait on the held lock within 5 s');
 }
 
 function openIn(schema: string) {
@@ -226,4 +237,37 @@ describe('postgres store specifics', () => {
       await store.close();
     }
   });
+  test('a heartbeat renewing leases does not hold the node row: the scheduler\'s mark is not kept waiting', async () => {
+    const schema = `${prefix}_beat`;
+    const store = await openIn(schema)();
+    const c = new pg.Client({ connectionString: URL });
+    await c.connect();
+    try {
+      await store.syncConfigSchedules([spec('a')], T0);
+      await store.registerNode(nodeInfo('n1'), T0);
+      await store.createDueFires([plan('a', T0, [T0 + 1])], fireOpts(T0));
+      const [run] = await store.claimRuns({ node: 'n1', tasks: ['work'], tags: [], limit: 1, leaseMs: 1000, now: T0 + 10 });
+      // Another transaction holds the run's row: the heartbeat's renewal waits for it.
+      await c.query(`SET search_path = ${schema}`);
+      await c.query('BEGIN');
+      await c.query('SELECT 1 FROM runs WHERE id = $1 FOR UPDATE', [run!.id]);
+      let beatDone = false;
+      const beat = store.heartbeat({ node: nodeInfo('n1'), clockSkewMs: 0, runIds: [run!.id], leaseMs: 5000, now: T0 + 500 }).then((r) => {
+        beatDone = true;
+        return r;
+      });
+      await waitForLock(c);
+      const marked = store.markPlanned('n1', { through: T0 + 1, view: 'n1@1', at: T0 + 500 }).then(() => 'marked');
+      const stuck = new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5_000));
+      expect(await Promise.race([marked, stuck])).toBe('marked');
+      expect(beatDone).toBe(false);
+      await c.query('COMMIT');
+      expect(await beat).toEqual({ cancel: [], revoked: [], draining: false });
+      expect((await store.listNodes()).find((n) => n.name === 'n1')).toMatchObject({ heartbeatAt: T0 + 500, planned: { through: T0 + 1, view: 'n1@1', at: T0 + 500 } });
+    } finally {
+      await c.query('ROLLBACK').catch(() => {});
+      await c.end();
+      await store.close();
+    }
+  }, 15_000);
 });

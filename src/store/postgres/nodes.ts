@@ -31,8 +31,11 @@ export class PgNodes {
   /** Re-registers the node, renews the leases of the runs it still holds, and says what to stop. */
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResult> {
     return this.db.tx(async (c) => {
-      await upsertNode(c, req.node, req.now, req.clockSkewMs, req.executing ?? null);
+      // The leases first: the node's row, once written, stays locked until COMMIT, and the
+      // scheduler's mark (markPlanned) waits on it; renewing tens of thousands of runs held
+      // ahead takes hundreds of milliseconds.
       const renewed = await rows(c, RENEW_LEASES, [req.now + req.leaseMs, req.node.name, req.runIds, req.renewBefore ?? Number.MAX_SAFE_INTEGER]);
+      await upsertNode(c, req.node, req.now, req.clockSkewMs, req.executing ?? null);
       const mine = new Set(renewed.map((r) => num(r.id)));
       const [node] = await rows(c, 'SELECT draining FROM nodes WHERE name = $1', [req.node.name]);
       return {
