@@ -7,8 +7,9 @@
 //       elsewhere, of each schedule that node was scheduling, and until each run it held is retried;
 //   (c) no-op jobs per second through graphile-worker 0.17 on the same server, tuned (local queue,
 //       batched completion) and at its defaults, with add→start latency: draining a queue filled
-//       up front, and sustained as (a) is (jobs added every second in one batch, levels rising
-//       until p99 lateness passes 50 ms).
+//       up front, adding and running at once (as a node creates its fires and runs them), and
+//       sustained as (a) is (jobs added every second in one batch, levels rising until p99
+//       lateness passes 50 ms).
 // Prints one JSON line per figure. Usage: node bench/cluster.js [--levels 1000,2000,5000,10000]
 //   [--seconds 8] [--kills 20] [--only a,b,c] [--nodes 1,3] [--graphile-levels 500,1000,2000,4000,8000,16000]
 // The nodes are real processes: this script re-runs itself with --node CONFIG, which starts a node
@@ -421,6 +422,7 @@ async function graphile() {
   const { run, makeWorkerUtils } = await import('graphile-worker');
   const logger = await graphileLogger();
   const JOBS = 20_000;
+  const THROUGH = 60_000;
   const settings = { tuned: GRAPHILE_TUNED, defaults: {} };
   for (const [label, extra] of Object.entries(settings)) {
     await withDatabase('cf_bench_c', async ({ url }) => {
@@ -435,6 +437,10 @@ async function graphile() {
       let last = 0;
       let resolveDone;
       const allDone = new Promise((r) => (resolveDone = r));
+      let throughDone = 0;
+      let throughLast = 0;
+      let resolveThrough;
+      const allThrough = new Promise((r) => (resolveThrough = r));
       const latencies = [];
       const runner = await run({
         connectionString: url,
@@ -450,6 +456,10 @@ async function graphile() {
           timed: async (payload) => {
             latencies.push(Date.now() - payload.t);
           },
+          through: async () => {
+            throughLast = performance.now();
+            if (++throughDone === THROUGH) resolveThrough();
+          },
         },
       });
       await allDone;
@@ -462,6 +472,14 @@ async function graphile() {
       }
       const t0 = Date.now();
       while (latencies.length < ADDS && Date.now() - t0 < 30_000) await sleep(50);
+      // Through: jobs added while the runner works, in batches of 1,000 from this process, as a
+      // node creates its fires and runs them; the adds count, as creating fires counts in (a).
+      const addedFrom = performance.now();
+      for (let i = 0; i < THROUGH; i += 1_000) {
+        await utils.addJobs(Array.from({ length: Math.min(1_000, THROUGH - i) }, () => ({ identifier: 'through', payload: {} })));
+      }
+      await allThrough;
+      const throughPerSecond = Math.round(THROUGH / ((throughLast - addedFrom) / 1000));
       await runner.stop();
       await utils.release();
       const l = [...latencies].sort((a, b) => a - b);
@@ -472,6 +490,8 @@ async function graphile() {
         jobs: JOBS,
         jobsPerSecond: perSecond,
         method: `${JOBS} jobs added up front, then one runner: jobs over the time from the first job's start to the last one's; add→start from ${ADDS} jobs added one by one every 5 ms`,
+        throughJobsPerSecond: throughPerSecond,
+        throughMethod: `${THROUGH} jobs added in batches of 1,000 by the runner's process while it works: jobs over the time from the first add to the last job's end`,
         addToStart: { samples: l.length, p50: pct(l, 50), p99: pct(l, 99), max: l.at(-1) ?? null, unit: 'ms' },
       });
     });
