@@ -6,14 +6,25 @@ import type { FinishRequest } from '../store/types.js';
 const BATCH = 500;
 
 /**
+ * Batches written at once. One at a time fell behind at 16,000 runs a second on one node here
+ * (3-4 s of results unrecorded 2 s after the load; 0-1.4 s with two): each batch waits on its own
+ * round trips and commit while the store could work on another.
+ */
+const LANES = 2;
+
+/**
  * Results of finished runs on their way to the store. Results that arrive while a batch is
  * being written go in the next batch (at a thousand runs a second, one transaction per run
- * could not keep up); a batch the store refuses stays queued and is retried by the next flush
- * (the executor flushes with every heartbeat), so an outage loses nothing.
+ * could not keep up); while a full batch waits behind one in flight, a second lane writes it.
+ * A batch the store refuses goes back to the front of the queue and is retried by the next
+ * flush (the executor flushes with every heartbeat), so an outage loses nothing.
  */
 export class ResultQueue {
   private readonly pending: FinishRequest[] = [];
-  private flushing: Promise<void> | null = null;
+  private readonly inFlight = new Set<FinishRequest[]>();
+  private lanes = 0;
+  private refused = false;
+  private waiters: Array<() => void> = [];
   readonly stats = { recorded: 0, errors: 0 };
 
   constructor(
@@ -23,7 +34,7 @@ export class ResultQueue {
 
   /** Runs whose results wait here: they are still `running` in the store, and their leases must hold. */
   pendingRunIds(): number[] {
-    return this.pending.map((r) => r.runId);
+    return [...this.pending, ...[...this.inFlight].flat()].map((r) => r.runId);
   }
 
   add(req: FinishRequest): void {
@@ -33,32 +44,43 @@ export class ResultQueue {
 
   /** Writes what is queued; resolves when the queue is empty or the store refused a batch. */
   flush(): Promise<void> {
-    this.flushing ??= this.drain().finally(() => {
-      this.flushing = null;
-    });
-    return this.flushing;
+    if (this.lanes === 0) this.refused = false;
+    while (!this.refused && this.pending.length > 0 && (this.lanes === 0 || (this.lanes < LANES && this.pending.length >= BATCH))) {
+      this.lanes++;
+      void this.lane();
+    }
+    if (this.lanes === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private async drain(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending.slice(0, BATCH);
-      let results;
-      try {
-        results = await this.store.finishRuns(batch);
-      } catch (err) {
-        this.stats.errors++;
-        this.log.warn({ runs: batch.length, err: (err as Error).message, pending: this.pending.length }, 'could not record finished runs; keeping them until the store answers');
-        return;
-      }
-      this.pending.splice(0, batch.length);
-      this.stats.recorded += batch.length;
-      results.forEach((res, i) => {
-        const req = batch[i]!;
-        if (!res.applied) this.log.warn({ run: req.runId }, "run was no longer this node's when it finished; result not recorded");
-        if (res.retry) {
-          this.log.info({ run: req.runId, retry: res.retry.id, attempt: res.retry.attempt, at: new Date(res.retry.notBefore).toISOString() }, 'retry queued');
+  private async lane(): Promise<void> {
+    try {
+      while (!this.refused && this.pending.length > 0) {
+        const batch = this.pending.splice(0, BATCH);
+        this.inFlight.add(batch);
+        let results;
+        try {
+          results = await this.store.finishRuns(batch);
+        } catch (err) {
+          this.refused = true;
+          this.pending.unshift(...batch);
+          this.stats.errors++;
+          this.log.warn({ runs: batch.length, err: (err as Error).message, pending: this.pending.length }, 'could not record finished runs; keeping them until the store answers');
+          return;
+        } finally {
+          this.inFlight.delete(batch);
         }
-      });
+        this.stats.recorded += batch.length;
+        results.forEach((res, i) => {
+          const req = batch[i]!;
+          if (!res.applied) this.log.warn({ run: req.runId }, "run was no longer this node's when it finished; result not recorded");
+          if (res.retry) {
+            this.log.info({ run: req.runId, retry: res.retry.id, attempt: res.retry.attempt, at: new Date(res.retry.notBefore).toISOString() }, 'retry queued');
+          }
+        });
+      }
+    } finally {
+      if (--this.lanes === 0) for (const resolve of this.waiters.splice(0)) resolve();
     }
   }
 }
