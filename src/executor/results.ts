@@ -21,10 +21,14 @@ const LANES = 2;
  */
 export class ResultQueue {
   private readonly pending: FinishRequest[] = [];
-  private readonly inFlight = new Set<FinishRequest[]>();
+  /** Batches being written, each with the number (in order of arrival) of its first result. */
+  private readonly inFlight = new Map<FinishRequest[], number>();
+  /** Results added so far, and of those, handed to a lane: numbers below `taken` left `pending`. */
+  private added = 0;
+  private taken = 0;
   private lanes = 0;
   private refused = false;
-  private waiters: Array<() => void> = [];
+  private waiters: Array<{ upTo: number; resolve: () => void }> = [];
   readonly stats = { recorded: 0, errors: 0 };
 
   constructor(
@@ -34,30 +38,53 @@ export class ResultQueue {
 
   /** Runs whose results wait here: they are still `running` in the store, and their leases must hold. */
   pendingRunIds(): number[] {
-    return [...this.pending, ...[...this.inFlight].flat()].map((r) => r.runId);
+    return [...this.pending, ...[...this.inFlight.keys()].flat()].map((r) => r.runId);
   }
 
   add(req: FinishRequest): void {
     this.pending.push(req);
-    void this.flush();
+    this.added++;
+    this.kick();
   }
 
-  /** Writes what is queued; resolves when the queue is empty or the store refused a batch. */
+  /**
+   * Writes what is queued; resolves once every result queued before the call is written, or when
+   * the store refused a batch. Results added meanwhile do not hold it back: under a steady load
+   * the queue is never empty.
+   */
   flush(): Promise<void> {
-    if (this.lanes === 0) this.refused = false;
+    this.kick();
+    const upTo = this.added;
+    if (this.lanes === 0 || this.writtenBelow() >= upTo) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ upTo, resolve }));
+  }
+
+  /** Starts a lane when none runs, and a second one while a full batch waits. */
+  private kick(): void {
+    if (this.lanes === 0) {
+      this.refused = false;
+      // Whatever is not waiting was written (a refused batch went back to the queue).
+      this.taken = this.added - this.pending.length;
+    }
     while (!this.refused && this.pending.length > 0 && (this.lanes === 0 || (this.lanes < LANES && this.pending.length >= BATCH))) {
       this.lanes++;
       void this.lane();
     }
-    if (this.lanes === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Every result numbered below this is written. */
+  private writtenBelow(): number {
+    let below = this.taken;
+    for (const first of this.inFlight.values()) below = Math.min(below, first);
+    return below;
   }
 
   private async lane(): Promise<void> {
     try {
       while (!this.refused && this.pending.length > 0) {
         const batch = this.pending.splice(0, BATCH);
-        this.inFlight.add(batch);
+        this.inFlight.set(batch, this.taken);
+        this.taken += batch.length;
         let results;
         try {
           results = await this.store.finishRuns(batch);
@@ -78,9 +105,14 @@ export class ResultQueue {
             this.log.info({ run: req.runId, retry: res.retry.id, attempt: res.retry.attempt, at: new Date(res.retry.notBefore).toISOString() }, 'retry queued');
           }
         });
+        const written = this.writtenBelow();
+        const answered = this.waiters.filter((w) => w.upTo <= written);
+        this.waiters = this.waiters.filter((w) => w.upTo > written);
+        for (const w of answered) w.resolve();
       }
     } finally {
-      if (--this.lanes === 0) for (const resolve of this.waiters.splice(0)) resolve();
+      // The queue is empty, or the store refused: every flush waiting has its answer.
+      if (--this.lanes === 0) for (const w of this.waiters.splice(0)) w.resolve();
     }
   }
 }

@@ -69,6 +69,29 @@ describe('ResultQueue', () => {
     expect(q.stats).toEqual({ recorded: 1_600, errors: 0 });
   });
 
+  it('a flush ends once what was queued before it is written, though results keep coming', async () => {
+    const { store, calls } = heldStore();
+    const q = new ResultQueue(store, silentLogger());
+    q.add(result(1));
+    q.add(result(2));
+    await ticks();
+    let flushed = false;
+    void q.flush().then(() => (flushed = true));
+    // More results behind the ones the flush waits for, and a batch of them in flight.
+    q.add(result(3));
+    calls[0]!.answer(true);
+    await ticks();
+    expect(calls.map((c) => c.ids)).toEqual([[1], [2, 3]]);
+    expect(flushed).toBe(false);
+    q.add(result(4));
+    calls[1]!.answer(true);
+    await ticks();
+    // 2 is written: the flush is answered while 4 is still on its way.
+    expect(flushed).toBe(true);
+    expect(calls.map((c) => c.ids)).toEqual([[1], [2, 3], [4]]);
+    expect(q.pendingRunIds()).toEqual([4]);
+  });
+
   it('keeps a refused batch and writes it, once, at the next flush', async () => {
     const { store, calls } = heldStore();
     const q = new ResultQueue(store, silentLogger());
