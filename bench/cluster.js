@@ -66,6 +66,12 @@ async function admin(sql) {
   }
 }
 
+/** Node processes still running: a measurement that fails must not leave them loading the machine. */
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 async function withDatabase(prefix, fn) {
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}`;
   await admin(`CREATE DATABASE ${name}`);
@@ -73,6 +79,13 @@ async function withDatabase(prefix, fn) {
   try {
     return await fn({ name, url: `${PG}/${name}`, dir });
   } finally {
+    await Promise.all(
+      [...running].map((child) => {
+        const gone = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        return gone;
+      }),
+    );
     await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -87,7 +100,9 @@ async function startNode(dir, config) {
   let err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
+  running.add(child);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  child.once('exit', () => running.delete(child));
   await new Promise((resolve, reject) => {
     const t = setInterval(() => {
       if (out.includes('READY')) {
@@ -200,6 +215,8 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
     procs.push(...(await Promise.all(configs.slice(1).map((c) => startNode(dir, c)))));
     const startedAt = Date.now();
     const c = new pg.Client({ connectionString: url });
+    // Ended by the database's drop when a measurement fails half way: that is not news.
+    c.on('error', () => {});
     await c.connect();
     // A whole-second window of the steady state, starting WARMUP_MS after every node was seen
     // making fires: with several nodes, after each one's scheduler took its share and the fires
@@ -316,6 +333,8 @@ async function failover() {
     procs.set(names[0], await startNode(dir, configs.get(names[0])));
     for (const p of await Promise.all(names.slice(1).map((n) => startNode(dir, configs.get(n))))) procs.set(p.name, p);
     const c = new pg.Client({ connectionString: url });
+    // Ended by the database's drop when a measurement fails half way: that is not news.
+    c.on('error', () => {});
     await c.connect();
     await sleep(6_000);
     const nextFire = [];
