@@ -225,11 +225,14 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
     // slow, cold: at 16,000 fires a second here its first instants were prepared only 0.3-0.8 s
     // ahead and started up to 1.2 s late, and with the window 3 s after start they were its p99.
     // What the instants before the window cost is reported apart (`warmup`).
-    for (;;) {
-      const making = await c.query('SELECT count(DISTINCT created_by) AS n FROM fires WHERE created_at > $1', [Date.now() - 1_000]);
-      if (Number(making.rows[0].n) === nodeCount) break;
-      if (Date.now() - startedAt > 60_000) throw new Error(`not all ${nodeCount} nodes were making fires 60 s after they started`);
-      await sleep(200);
+    // A fire's created_at is when its pass began, and an overloaded pass takes over a second:
+    // "making fires" looks back 3 s. Nodes that never all make fires (their shares keep moving)
+    // get measured all the same after 60 s, and the level says so.
+    let allMaking = false;
+    while (!allMaking && Date.now() - startedAt < 60_000) {
+      const making = await c.query('SELECT count(DISTINCT created_by) AS n FROM fires WHERE created_at > $1', [Date.now() - 3_000]);
+      allMaking = Number(making.rows[0].n) === nodeCount;
+      if (!allMaking) await sleep(200);
     }
     const from = Math.ceil((Date.now() + WARMUP_MS) / 1_000) * 1_000;
     const to = from + seconds * 1_000;
@@ -265,6 +268,7 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
         nodes: nodeCount,
         schedules: scheduleCount,
         firesPerSecond: perSecond,
+        ...(!allMaking && { unsettled: `not every node was seen making fires in the 60 s after they started` }),
         windowSeconds: seconds,
         expectedFires: expected,
         firesInWindow: fires,
