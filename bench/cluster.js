@@ -66,10 +66,10 @@ async function admin(sql) {
   }
 }
 
-/** Node processes still running: a measurement that fails must not leave them loading the machine. */
-const running = new Set();
+/** Node processes still running, each with its exit: a measurement that fails must not leave them loading the machine. */
+const running = new Map();
 process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
+  for (const child of running.keys()) child.kill('SIGKILL');
 });
 
 async function withDatabase(prefix, fn) {
@@ -79,13 +79,8 @@ async function withDatabase(prefix, fn) {
   try {
     return await fn({ name, url: `${PG}/${name}`, dir });
   } finally {
-    await Promise.all(
-      [...running].map((child) => {
-        const gone = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        return gone;
-      }),
-    );
+    for (const child of running.keys()) child.kill('SIGKILL');
+    await Promise.all(running.values());
     await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -100,9 +95,13 @@ async function startNode(dir, config) {
   let err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
-  running.add(child);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  child.once('exit', () => running.delete(child));
+  const exited = new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  running.set(child, exited);
   await new Promise((resolve, reject) => {
     const t = setInterval(() => {
       if (out.includes('READY')) {
@@ -182,6 +181,9 @@ async function throughput() {
   emit({ ...(await loadLevel(3, 1_000, seconds, 10_000)), bench: 'cluster.a.attempts' });
 }
 
+/** From every node seen making fires to the start of (a)'s window. */
+const WARMUP_MS = 6_000;
+
 /**
  * The nodes' settings for bursts of thousands of fires per instant, as an operator would set them
  * (see README, "Bursts"): fires are prepared 2 s ahead (preparing 8,000 took 500-800 ms here, past
@@ -189,9 +191,6 @@ async function throughput() {
  * runs due within `prefetch` while it holds fewer than `concurrency`: both cover two seconds of
  * the highest level. With `prefetch` shorter than `lead`, every run also costs a claim.
  */
-/** From every node seen making fires to the start of (a)'s window. */
-const WARMUP_MS = 6_000;
-
 const BURST_SETTINGS = { executor: { concurrency: 40_000, prefetch: '2s' }, scheduler: { lead: '2s' } };
 
 async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecond) {

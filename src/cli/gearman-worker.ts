@@ -4,6 +4,7 @@ import { DEFAULT_WORKER_CONF, loadWorkerConf } from '../compat/distributed-cron/
 import { DEFAULT_DEDUPE_WINDOW_MS, createCronWorker } from '../compat/distributed-cron/cron-worker.js';
 import { RunRecorder } from '../compat/distributed-cron/recorder.js';
 import { systemClock } from '../clock.js';
+import { outlastsLateBeat } from '../executor/beats.js';
 import { DEFAULT_KILL_GRACE_MS } from '../executor/task.js';
 import { UsageError } from '../errors.js';
 import { openStore } from '../store/index.js';
@@ -73,7 +74,7 @@ export function register(program: Command): void {
       const log = (line: string) => process.stderr.write(`cronfleet gearman-worker: ${line}\n`);
       const leaseMs = parseDuration(opts.lease, '--lease');
       const heartbeatMs = parseDuration(opts.heartbeat, '--heartbeat');
-      if (heartbeatMs * 2 > leaseMs) throw new UsageError(`--heartbeat (${opts.heartbeat}) must be at most half of --lease (${opts.lease}), or one late beat would lose every run`);
+      if (!outlastsLateBeat(leaseMs, heartbeatMs)) throw new UsageError(`--heartbeat (${opts.heartbeat}) must be at most half of --lease (${opts.lease}), or one late beat would lose every run`);
       let store: Store | null = null;
       let recorder: RunRecorder | null = null;
       if (opts.store) {

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, CronSyntaxError } from '../errors.js';
+import { outlastsLateBeat } from '../executor/beats.js';
 import type { TaskDef } from '../executor/task.js';
 import type { ScheduleSpec, Target } from '../store/types.js';
 import { parseDuration } from '../time/duration.js';
@@ -181,11 +182,10 @@ function normalize(cfg: ConfigFile, file: string | null, locate: Locate, overrid
   const leaseMs = dur(cfg.executor.lease, ['executor', 'lease']);
   const heartbeatMs = dur(cfg.executor.heartbeat, ['executor', 'heartbeat']);
   const nodeTtlMs = dur(cfg.cluster.nodeTtl, ['cluster', 'nodeTtl']);
-  // One late beat must not cost a lease or a node's standing: both need room for a missed beat.
-  if (heartbeatMs * 2 > leaseMs) {
+  if (!outlastsLateBeat(leaseMs, heartbeatMs)) {
     throw fail(['executor', 'heartbeat'], `"${cfg.executor.heartbeat}" is too long for a lease of "${cfg.executor.lease}": expected at most half the lease, or one late beat loses every run`);
   }
-  if (heartbeatMs * 2 > nodeTtlMs) {
+  if (!outlastsLateBeat(nodeTtlMs, heartbeatMs)) {
     throw fail(['cluster', 'nodeTtl'], `"${cfg.cluster.nodeTtl}" is too short for a heartbeat of "${cfg.executor.heartbeat}": expected at least two heartbeats, or a live node would be taken for dead`);
   }
 

@@ -23,9 +23,11 @@ export class ResultQueue {
   private readonly pending: FinishRequest[] = [];
   /** Batches being written, each with the number (in order of arrival) of its first result. */
   private readonly inFlight = new Map<FinishRequest[], number>();
-  /** Results added so far, and of those, handed to a lane: numbers below `taken` left `pending`. */
+  /**
+   * Results added so far: `pending` holds the latest of them, so the first waiting is numbered
+   * `added - pending.length` (lower after a refused batch went back, which only delays a flush).
+   */
   private added = 0;
-  private taken = 0;
   private lanes = 0;
   private refused = false;
   private waiters: Array<{ upTo: number; resolve: () => void }> = [];
@@ -61,11 +63,7 @@ export class ResultQueue {
 
   /** Starts a lane when none runs, and a second one while a full batch waits. */
   private kick(): void {
-    if (this.lanes === 0) {
-      this.refused = false;
-      // Whatever is not waiting was written (a refused batch went back to the queue).
-      this.taken = this.added - this.pending.length;
-    }
+    if (this.lanes === 0) this.refused = false;
     while (!this.refused && this.pending.length > 0 && (this.lanes === 0 || (this.lanes < LANES && this.pending.length >= BATCH))) {
       this.lanes++;
       void this.lane();
@@ -74,7 +72,7 @@ export class ResultQueue {
 
   /** Every result numbered below this is written. */
   private writtenBelow(): number {
-    let below = this.taken;
+    let below = this.added - this.pending.length;
     for (const first of this.inFlight.values()) below = Math.min(below, first);
     return below;
   }
@@ -82,9 +80,9 @@ export class ResultQueue {
   private async lane(): Promise<void> {
     try {
       while (!this.refused && this.pending.length > 0) {
+        const first = this.added - this.pending.length;
         const batch = this.pending.splice(0, BATCH);
-        this.inFlight.set(batch, this.taken);
-        this.taken += batch.length;
+        this.inFlight.set(batch, first);
         let results;
         try {
           results = await this.store.finishRuns(batch);

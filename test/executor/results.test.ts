@@ -40,12 +40,18 @@ const result = (runId: number): FinishRequest => ({
 
 const ticks = () => new Promise((r) => setImmediate(r));
 
+/** A queue on a held store, with these results added and their first batch sent. */
+async function queueWith(...ids: number[]) {
+  const held = heldStore();
+  const q = new ResultQueue(held.store, silentLogger());
+  for (const id of ids) q.add(result(id));
+  await ticks();
+  return { q, ...held };
+}
+
 describe('ResultQueue', () => {
   it('writes a full batch waiting behind one in flight in a second lane, never a third', async () => {
-    const { store, calls, acceptAll } = heldStore();
-    const q = new ResultQueue(store, silentLogger());
-    q.add(result(1));
-    await ticks();
+    const { q, calls, acceptAll } = await queueWith(1);
     expect(calls.map((c) => c.ids)).toEqual([[1]]);
     // Fewer than a batch behind the one in flight: they wait for it.
     for (let id = 2; id <= 100; id++) q.add(result(id));
@@ -70,11 +76,7 @@ describe('ResultQueue', () => {
   });
 
   it('a flush ends once what was queued before it is written, though results keep coming', async () => {
-    const { store, calls } = heldStore();
-    const q = new ResultQueue(store, silentLogger());
-    q.add(result(1));
-    q.add(result(2));
-    await ticks();
+    const { q, calls } = await queueWith(1, 2);
     let flushed = false;
     void q.flush().then(() => (flushed = true));
     // More results behind the ones the flush waits for, and a batch of them in flight.
@@ -93,11 +95,7 @@ describe('ResultQueue', () => {
   });
 
   it('keeps a refused batch and writes it, once, at the next flush', async () => {
-    const { store, calls } = heldStore();
-    const q = new ResultQueue(store, silentLogger());
-    q.add(result(1));
-    q.add(result(2));
-    await ticks();
+    const { q, calls } = await queueWith(1, 2);
     const refused = q.flush();
     calls[0]!.answer(false);
     await refused;

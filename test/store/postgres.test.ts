@@ -4,6 +4,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { ConfigError, ConflictError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import type { Store } from '../../src/store/store.js';
 import { CLAIM_RUNS, DEAD_NODE_RUNS, FINISH_RUNS } from '../../src/store/postgres/runs.js';
 import { defineStoreConformance } from './conformance.js';
 import { T0, fireOpts, nodeInfo, plan, spec } from './fixtures.js';
@@ -34,6 +35,21 @@ async function waitForLock(holder: pg.Client): Promise<void> {
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error('no session came to wait on the held lock within 5 s');
+}
+
+/** A store in a new schema of its own, and a second session in that schema beside it. */
+async function withSchema(name: string, fn: (store: Store, c: pg.Client) => Promise<void>): Promise<void> {
+  const schema = `${prefix}_${name}`;
+  const store = await openIn(schema)();
+  const c = new pg.Client({ connectionString: URL });
+  await c.connect();
+  try {
+    await c.query(`SET search_path = ${schema}`);
+    await fn(store, c);
+  } finally {
+    await c.end();
+    await store.close();
+  }
 }
 
 function openIn(schema: string) {
@@ -202,12 +218,7 @@ describe('postgres store specifics', () => {
   });
 
   test('a finish finds each run by its id and a claim walks the queue alone, on a table analyzed or not', async () => {
-    const schema = `${prefix}_plans`;
-    const store = await openIn(schema)();
-    const c = new pg.Client({ connectionString: URL });
-    await c.connect();
-    try {
-      await c.query(`SET search_path = ${schema}`);
+    await withSchema('plans', async (_store, c) => {
       // A busy node's table: 100,000 runs finished, 10,000 running on one node, none queued.
       await c.query(`INSERT INTO runs (schedule, task, scheduled_at, attempt, status, node, not_before, created_at, started_at, finished_at)
         SELECT 's' || (i % 1000), 'work', i, 1, CASE WHEN i > 100000 THEN 'running' ELSE 'succeeded' END, 'a', i, i, i,
@@ -232,23 +243,16 @@ describe('postgres store specifics', () => {
         // A dead node's runs are found through its name, not by walking every running run.
         expect(await indexesOf(DEAD_NODE_RUNS, [['b'], T0]), `dead nodes' runs, analyzed: ${analyzed}`).toEqual(['runs_running_node']);
       }
-    } finally {
-      await c.end();
-      await store.close();
-    }
+    });
   });
+
   test('a heartbeat renewing leases does not hold the node row: the scheduler\'s mark is not kept waiting', async () => {
-    const schema = `${prefix}_beat`;
-    const store = await openIn(schema)();
-    const c = new pg.Client({ connectionString: URL });
-    await c.connect();
-    try {
+    await withSchema('beat', async (store, c) => {
       await store.syncConfigSchedules([spec('a')], T0);
       await store.registerNode(nodeInfo('n1'), T0);
       await store.createDueFires([plan('a', T0, [T0 + 1])], fireOpts(T0));
       const [run] = await store.claimRuns({ node: 'n1', tasks: ['work'], tags: [], limit: 1, leaseMs: 1000, now: T0 + 10 });
-      // Another transaction holds the run's row: the heartbeat's renewal waits for it.
-      await c.query(`SET search_path = ${schema}`);
+      // Another transaction holds the run's row (ended with the session): the heartbeat's renewal waits for it.
       await c.query('BEGIN');
       await c.query('SELECT 1 FROM runs WHERE id = $1 FOR UPDATE', [run!.id]);
       let beatDone = false;
@@ -264,10 +268,6 @@ describe('postgres store specifics', () => {
       await c.query('COMMIT');
       expect(await beat).toEqual({ cancel: [], revoked: [], draining: false });
       expect((await store.listNodes()).find((n) => n.name === 'n1')).toMatchObject({ heartbeatAt: T0 + 500, planned: { through: T0 + 1, view: 'n1@1', at: T0 + 500 } });
-    } finally {
-      await c.query('ROLLBACK').catch(() => {});
-      await c.end();
-      await store.close();
-    }
+    });
   }, 15_000);
 });
