@@ -5,7 +5,7 @@ import { ConfigError, ConflictError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { Store } from '../../src/store/store.js';
-import { CLAIM_RUNS, DEAD_NODE_RUNS, FINISH_RUNS } from '../../src/store/postgres/runs.js';
+import { CLAIM_RUNS, DEAD_NODE_RUNS, finishRunsStatement } from '../../src/store/postgres/runs.js';
 import { defineStoreConformance } from './conformance.js';
 import { T0, fireOpts, nodeInfo, plan, spec } from './fixtures.js';
 import { PG_ADMIN_URL } from '../helpers/pg.js';
@@ -224,7 +224,7 @@ describe('postgres store specifics', () => {
         SELECT 's' || (i % 1000), 'work', i, 1, CASE WHEN i > 100000 THEN 'running' ELSE 'succeeded' END, 'a', i, i, i,
           CASE WHEN i > 100000 THEN NULL ELSE i END FROM generate_series(1, 110000) i`);
       const running = (await c.query<{ id: string }>("SELECT id FROM runs WHERE status = 'running' ORDER BY id LIMIT 500")).rows.map((r) => Number(r.id));
-      const finish = JSON.stringify(running.map((id) => ({ runId: id, node: 'a', status: 'succeeded', now: T0, exitCode: 0, signal: null, reason: null, output: { stdout: '', stderr: '' } })));
+      const finish = finishRunsStatement(running.map((id) => ({ runId: id, node: 'a', status: 'succeeded', now: T0, exitCode: 0, signal: null, reason: null, output: { stdout: '', stderr: '' } })));
       const indexesOf = async (sql: string, params: unknown[]): Promise<string[]> => {
         const [row] = (await c.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${sql}`, params)).rows;
         const found: string[] = [];
@@ -238,7 +238,7 @@ describe('postgres store specifics', () => {
       };
       for (const analyzed of [false, true]) {
         if (analyzed) await c.query('ANALYZE runs');
-        expect(await indexesOf(FINISH_RUNS, [finish]), `finish, analyzed: ${analyzed}`).toEqual(['runs_pkey']);
+        expect(await indexesOf(finish.text, finish.values), `finish, analyzed: ${analyzed}`).toEqual(['runs_pkey']);
         expect(await indexesOf(CLAIM_RUNS, [['work'], 'a', [], T0, 10_000, T0, T0, T0]), `claim, analyzed: ${analyzed}`).toEqual(['runs_claim', 'runs_pkey']);
         // A dead node's runs are found through its name, not by walking every running run.
         expect(await indexesOf(DEAD_NODE_RUNS, [['b'], T0]), `dead nodes' runs, analyzed: ${analyzed}`).toEqual(['runs_running_node']);
