@@ -15,7 +15,8 @@
 // The nodes are real processes: this script re-runs itself with --node CONFIG, which starts a node
 // exactly as `cronfleet serve` does (V8's helper threads lowered first, as bin/cronfleet.js does)
 // and, when stopped, prints its scheduler's and executor's counters.
-// CF_NODE_ARGS adds node options to those processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// CF_NODE_ARGS adds node options to those processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
+// CF_BENCH_NODE_LOG names a folder where each node's output is written when it stops (e.g. with --trace-gc).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -126,6 +127,7 @@ async function startNode(dir, config) {
       const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       await exited;
       clearTimeout(t);
+      if (process.env.CF_BENCH_NODE_LOG) writeFileSync(join(process.env.CF_BENCH_NODE_LOG, `${config.node.name}-${child.pid}.log`), out + err);
       const line = out.split('\n').find((l) => l.startsWith('STATS '));
       return line ? JSON.parse(line.slice(6)) : null;
     },
@@ -191,7 +193,7 @@ const WARMUP_MS = 6_000;
  * runs due within `prefetch` while it holds fewer than `concurrency`: both cover two seconds of
  * the highest level. With `prefetch` shorter than `lead`, every run also costs a claim.
  */
-const BURST_SETTINGS = { executor: { concurrency: 40_000, prefetch: '2s' }, scheduler: { lead: '2s' } };
+const BURST_SETTINGS = process.env.CF_BENCH_LEAD ? { executor: { concurrency: 40_000, prefetch: process.env.CF_BENCH_LEAD }, scheduler: { lead: process.env.CF_BENCH_LEAD } } : { executor: { concurrency: 40_000, prefetch: '2s' }, scheduler: { lead: '2s' } };
 
 async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecond) {
   return withDatabase('cf_bench_a', async ({ url, dir }) => {

@@ -278,7 +278,11 @@ export class Scheduler {
       this.again = true;
       return;
     }
-    this.busy = this.pass()
+    // The pass begins once the event loop has had a turn: a pass for the instants `lead` ahead is
+    // due at an instant itself (for every-second schedules, at each one), and its first batches
+    // (planning, JSON) held up the runs held for that instant, whose timer was due with it.
+    this.busy = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.pass())
       .then(() => undefined)
       .catch((err: unknown) => {
         this.stats.errors++;

@@ -61,47 +61,58 @@ export function planFireRuns(fires: NewFire[], active: ActiveRun[], nodes: NodeL
   const live = nodes.filter((n) => (n.name === creator && !n.draining) || isLive(n, now, nodeTtlMs));
   const out: RunsForFires = { runs: [], cancelQueued: [], requestCancel: [] };
   // Active runs per schedule: stored ones by id, ones made in this batch by their entry in `out.runs`.
+  // Only `forbid` and `replace` look at them: an `allow` fire (nearly all of a busy node's) adds nothing.
   const activeBySchedule = new Map<string, Array<ActiveRun | { batch: NewRun; at: number }>>();
   for (const a of active) {
     const list = activeBySchedule.get(a.schedule) ?? [];
     list.push(a);
     activeBySchedule.set(a.schedule, list);
   }
+  // The live nodes offering a task (with a tag), worked out once per batch rather than per fire.
+  const offeringByTask = new Map<string, Map<string | null, NodeLiveness[]>>();
+  const offeringOf = (task: string, tag: string | null): NodeLiveness[] => {
+    let byTag = offeringByTask.get(task);
+    if (!byTag) offeringByTask.set(task, (byTag = new Map()));
+    let found = byTag.get(tag);
+    if (!found) byTag.set(tag, (found = live.filter((n) => n.tasks.includes(task) && (tag === null || n.tags.includes(tag)))));
+    return found;
+  };
 
-  fires.forEach((f, index) => {
+  for (let index = 0; index < fires.length; index++) {
+    const f = fires[index]!;
     const s = f.schedule;
+    const tag = s.target.kind === 'tag' ? s.target.tag : null;
     const base: NewRun = newRun({
       schedule: s.name,
       task: s.task,
       scheduledAt: f.scheduledAt,
       attempt: 1,
       status: 'queued',
-      targetTag: s.target.kind === 'tag' ? s.target.tag : null,
+      targetTag: tag,
       notBefore: f.notBefore,
       createdAt: now,
       timeoutMs: s.timeoutMs,
       manual: f.manual,
     });
-    const skip = (reason: string): void => {
-      out.runs.push({ fire: index, run: { ...base, status: 'skipped', finishedAt: now, reason } });
-    };
-    if (f.skipReason !== undefined) return skip(f.skipReason);
-
-    const offering = live.filter(
-      (n) => n.tasks.includes(s.task) && (s.target.kind !== 'tag' || n.tags.includes(s.target.tag)),
-    );
-    if (offering.length === 0) {
-      const tag = s.target.kind === 'tag' ? ` with tag "${s.target.tag}"` : '';
-      return skip(`no live node${tag} offers task "${s.task}"`);
+    let skipReason = f.skipReason;
+    const offering = skipReason === undefined ? offeringOf(s.task, tag) : [];
+    if (skipReason === undefined && offering.length === 0) {
+      skipReason = `no live node${tag === null ? '' : ` with tag "${tag}"`} offers task "${s.task}"`;
     }
-
-    const current = activeBySchedule.get(s.name) ?? [];
-    if (current.length > 0 && s.concurrency === 'forbid') {
+    const current = s.concurrency === 'allow' ? null : (activeBySchedule.get(s.name) ?? []);
+    if (skipReason === undefined && current && current.length > 0 && s.concurrency === 'forbid') {
       const first = current[0]!;
       const what = 'id' in first ? `run ${first.id} is still ${first.status}` : `the run of the fire at ${iso(first.batch.scheduledAt)} is still queued`;
-      return skip(`concurrency forbid: ${what}`);
+      skipReason = `concurrency forbid: ${what}`;
     }
-    if (current.length > 0 && s.concurrency === 'replace') {
+    if (skipReason !== undefined) {
+      base.status = 'skipped';
+      base.finishedAt = now;
+      base.reason = skipReason;
+      out.runs.push({ fire: index, run: base });
+      continue;
+    }
+    if (current && current.length > 0 && s.concurrency === 'replace') {
       const reason = `replaced by the fire at ${iso(f.scheduledAt)} (concurrency replace)`;
       for (const a of current) {
         if ('id' in a) {
@@ -117,12 +128,13 @@ export function planFireRuns(fires: NewFire[], active: ActiveRun[], nodes: NodeL
 
     const targets = s.target.kind === 'all' ? offering.map((n) => n.name) : [null];
     for (const targetNode of targets) {
-      const run: NewRun = { ...base, targetNode };
+      const run: NewRun = targets.length === 1 ? base : { ...base };
+      run.targetNode = targetNode;
       out.runs.push({ fire: index, run });
-      current.push({ batch: run, at: index });
+      current?.push({ batch: run, at: index });
     }
-    activeBySchedule.set(s.name, current);
-  });
+    if (current) activeBySchedule.set(s.name, current);
+  }
   if (opts.claim && creator !== undefined) claimOwnRuns(out.runs, creator, opts.claim, now);
   return out;
 }

@@ -85,6 +85,8 @@ async function pair(clock: ManualClock, count: number, make: (s: Store, name: st
 async function advance(clock: ManualClock, s: Store, to: number, step: number, ...sch: Scheduler[]): Promise<void> {
   while (clock.now() < to) {
     clock.advanceTo(Math.min(to, clock.now() + step));
+    // Real time does not pass without the event loop turning: a pass begins after a turn.
+    await new Promise((resolve) => setImmediate(resolve));
     await s.registerNode(node, clock.now());
     for (const x of sch) await x.settled();
   }

@@ -34,7 +34,6 @@ export async function createDueFiresTx(c: Q, plans: FirePlan[], opts: FireOption
   const applied = plans.filter((p) => schedules.has(p.schedule));
   const stale = plans.filter((p) => !schedules.has(p.schedule)).map((p) => p.schedule);
 
-  const keys = applied.flatMap((p) => p.fires.map((f) => ({ plan: p, fire: f })));
   const inserted = await rows(
     c,
     `INSERT INTO fires (schedule, scheduled_at, manual, created_by, created_at)
@@ -43,16 +42,17 @@ export async function createDueFiresTx(c: Q, plans: FirePlan[], opts: FireOption
      ON CONFLICT DO NOTHING RETURNING schedule, scheduled_at`,
     [applied.length === plans.length ? planJson : JSON.stringify(applied), opts.node, opts.now],
   );
-  const created = new Set(inserted.map((r) => `${String(r.schedule)}\u0000${num(r.scheduled_at)}`));
-  const fires: NewFire[] = keys
-    .filter((k) => created.has(`${k.plan.schedule}\u0000${k.fire.scheduledAt}`))
-    .map((k) => ({
-      schedule: schedules.get(k.plan.schedule)!,
-      scheduledAt: k.fire.scheduledAt,
-      notBefore: k.fire.notBefore,
-      manual: false,
-      ...(k.fire.skipReason !== undefined ? { skipReason: k.fire.skipReason } : {}),
-    }));
+  const planned = applied.reduce((n, p) => n + p.fires.length, 0);
+  // Every key was free (the usual case): no set of them to look each one up in.
+  const created = inserted.length === planned ? null : new Set(inserted.map((r) => `${String(r.schedule)}\u0000${num(r.scheduled_at)}`));
+  const fires: NewFire[] = [];
+  for (const p of applied) {
+    const schedule = schedules.get(p.schedule)!;
+    for (const f of p.fires) {
+      if (created && !created.has(`${p.schedule}\u0000${f.scheduledAt}`)) continue;
+      fires.push({ schedule, scheduledAt: f.scheduledAt, notBefore: f.notBefore, manual: false, ...(f.skipReason !== undefined && { skipReason: f.skipReason }) });
+    }
+  }
   return { applied: applied.map((p) => p.schedule), stale, fires: await makeRuns(c, fires, opts) };
 }
 
@@ -103,8 +103,7 @@ async function makeRuns(c: Q, fires: NewFire[], opts: FireOptions): Promise<Crea
   }
   const inserted = await insertRuns(c, plan.runs.map((r) => r.run));
   const out: CreatedFire[] = fires.map((f) => ({ schedule: f.schedule.name, scheduledAt: f.scheduledAt, manual: f.manual, runs: [] }));
-  const index = new Map(out.map((f, i) => [`${f.schedule}\u0000${f.scheduledAt}`, i]));
-  for (const run of inserted) out[index.get(`${run.schedule}\u0000${run.scheduledAt}`)!]!.runs.push(run);
+  for (let i = 0; i < inserted.length; i++) out[plan.runs[i]!.fire]!.runs.push(inserted[i]!);
   return out;
 }
 
@@ -135,7 +134,10 @@ export async function insertRuns(c: Q, runs: NewRun[]): Promise<Run[]> {
     if (String(row.schedule) !== run.schedule || num(row.scheduled_at) !== run.scheduledAt) {
       throw new StoreError(`runs came back from INSERT out of order at row ${i}: expected ${run.schedule}@${run.scheduledAt}`);
     }
-    return { id: num(row.id), ...run };
+    // The new run becomes the Run, in place: a copy of each of 1,000 runs a batch was garbage at once.
+    const stored = run as Run;
+    stored.id = num(row.id);
+    return stored;
   });
 }
 

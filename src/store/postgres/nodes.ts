@@ -11,14 +11,19 @@ const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, s
     clock_skew_ms = coalesce($9, nodes.clock_skew_ms), executing = coalesce($11, nodes.executing)`;
 
 /**
- * The node's runs still `running` on it, with their cancel flags; those whose lease ends before
- * $4 get a new one. One round trip: the SELECT reads the rows as they were before the UPDATE,
- * which changes neither the status, the node nor the flag.
+ * Of the runs the node says it holds ($3), those still `running` on it get a new lease when theirs
+ * ends before $4; what comes back is only what the node must act on: the ones with a cancel
+ * requested (`cancel`) and the ones no longer its own (not `cancel`). A busy node holds tens of
+ * thousands: reading every one back cost its event loop ~20 ms of parsing at each beat.
+ * One round trip: `held` reads the rows as they were before the UPDATE, which changes neither
+ * the status, the node nor the flag.
  */
 const RENEW_LEASES = `WITH held AS (
     SELECT id, cancel_requested, lease_until FROM runs WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[])),
   renewed AS (UPDATE runs r SET lease_until = $1 FROM held WHERE r.id = held.id AND held.lease_until < $4)
-  SELECT id, cancel_requested FROM held`;
+  SELECT id, true AS cancel FROM held WHERE cancel_requested
+  UNION ALL
+  SELECT u.id, false FROM unnest($3::int8[]) AS u(id) WHERE NOT EXISTS (SELECT 1 FROM held WHERE held.id = u.id)`;
 
 /** Node registry and heartbeats on PostgreSQL; PostgresStore delegates here. */
 export class PgNodes {
@@ -34,13 +39,16 @@ export class PgNodes {
       // The leases first: the node's row, once written, stays locked until COMMIT, and the
       // scheduler's mark (markPlanned) waits on it; renewing tens of thousands of runs held
       // ahead takes hundreds of milliseconds.
-      const renewed = await rows(c, RENEW_LEASES, [req.now + req.leaseMs, req.node.name, req.runIds, req.renewBefore ?? Number.MAX_SAFE_INTEGER]);
+      // The ids as one array literal: pg builds one from a JS array element by element, and a busy
+      // node's beat carries tens of thousands of them.
+      const ids = `{${req.runIds.join(',')}}`;
+      const answer = await rows(c, RENEW_LEASES, [req.now + req.leaseMs, req.node.name, ids, req.renewBefore ?? Number.MAX_SAFE_INTEGER]);
       await upsertNode(c, req.node, req.now, req.clockSkewMs, req.executing ?? null);
-      const mine = new Set(renewed.map((r) => num(r.id)));
       const [node] = await rows(c, 'SELECT draining FROM nodes WHERE name = $1', [req.node.name]);
+      const idsWhere = (cancel: boolean): number[] => answer.filter((r) => r.cancel === cancel).map((r) => num(r.id)).sort((a, b) => a - b);
       return {
-        cancel: renewed.filter((r) => r.cancel_requested === true).map((r) => num(r.id)).sort((a, b) => a - b),
-        revoked: req.runIds.filter((id) => !mine.has(id)),
+        cancel: idsWhere(true),
+        revoked: idsWhere(false),
         draining: node?.draining === true,
       };
     });
