@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { ConfigError, ConflictError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
+import { PgDb } from '../../src/store/postgres/db.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { Store } from '../../src/store/store.js';
 import { CLAIM_RUNS, DEAD_NODE_RUNS, finishRunsStatement } from '../../src/store/postgres/runs.js';
@@ -69,6 +71,63 @@ defineStoreConformance('postgres', {
 
 describe('postgres store specifics', () => {
   afterAll(dropSchemas);
+
+  test("a connection cut in the very chunk that frees it, for a transaction waiting on the pool, fails that transaction and not the process", async () => {
+    // A proxy to PostgreSQL that can hold what the server sends on one connection, then pass it on in one write.
+    const held: Buffer[] = [];
+    let holding: net.Socket | null = null;
+    let serverGone: () => void = () => undefined;
+    const gone = new Promise<void>((resolve) => (serverGone = resolve));
+    const conns: net.Socket[] = [];
+    const proxy = net.createServer((client) => {
+      const server = net.connect(5432, '127.0.0.1');
+      conns.push(client);
+      client.on('data', (d) => server.write(d));
+      server.on('data', (d) => (holding === client ? held.push(d) : client.write(d)));
+      server.on('close', () => (holding === client ? serverGone() : client.destroy()));
+      client.on('close', () => server.destroy());
+      client.on('error', () => {});
+      server.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const port = (proxy.address() as net.AddressInfo).port;
+    const db = new PgDb(`postgres://postgres@127.0.0.1:${port}/test`, 'public');
+    const admin = new pg.Client({ connectionString: URL });
+    await admin.connect();
+    try {
+      // Nine of the pool's ten connections sleep; the tenth serves one query, then the waiting transaction.
+      const sleeping = Array.from({ length: 9 }, () => db.query('SELECT pg_sleep(1.5)'));
+      while (conns.length < 9) await new Promise((r) => setTimeout(r, 10));
+      const marker = `cut_${randomBytes(4).toString('hex')}`;
+      const last = db.query(`SELECT '${marker}' AS m, pg_sleep(0.5)`);
+      const backend = async (state: string): Promise<number> => {
+        for (;;) {
+          const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE query LIKE $1 AND state = $2', [`%'${marker}'%`, state]);
+          if (rows[0]) return rows[0].pid;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      };
+      // Connected and at work: from here what the server sends on that connection waits in the proxy.
+      await backend('active');
+      holding = conns[9]!;
+      const waiting = db.tx((c) => c.query('SELECT 1'));
+      // The tenth query ends (its answer held), then its backend is cut: the FATAL follows in the same write.
+      const pid = await backend('idle');
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      await gone;
+      holding.write(Buffer.concat(held.splice(0)));
+      holding.end();
+      expect(await last).toEqual([{ m: marker, pg_sleep: '' }]);
+      await expect(waiting).rejects.toThrow(/connection/);
+      await Promise.all(sleeping);
+      // The pool goes on with new connections.
+      expect(await db.tx(async (c) => (await c.query('SELECT 2 AS two')).rows)).toEqual([{ two: 2 }]);
+    } finally {
+      await admin.end();
+      await db.close();
+      proxy.close();
+    }
+  });
 
   test('migrations apply from zero in a new schema, once, even when stores start together', async () => {
     const schema = `${prefix}_mig`;

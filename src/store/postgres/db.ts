@@ -34,14 +34,23 @@ export class PgDb {
    */
   async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const c = await this.pool.connect();
       // A connection cut while checked out (server restart, pg_terminate_backend) emits 'error'
       // on the client as well as failing the query: unheard, that event would end the process.
       let broken: Error | undefined;
       const onError = (err: Error) => {
         broken = err;
       };
-      c.on('error', onError);
+      // Heard from the moment the pool hands the client over, in its callback: a client freed
+      // while the driver reads a chunk goes to the next waiter at once, and the server's FATAL
+      // later in that same chunk was emitted before an awaited connect() resumed (a node of the
+      // chaos test died of it when its connections were cut).
+      const c = await new Promise<pg.PoolClient>((resolve, reject) => {
+        this.pool.connect((err, client) => {
+          if (err || !client) return reject(err ?? new StoreError('the PostgreSQL pool handed over no connection'));
+          client.on('error', onError);
+          resolve(client);
+        });
+      });
       try {
         await c.query('BEGIN');
         const out = await fn(c);
