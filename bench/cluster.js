@@ -16,7 +16,7 @@
 // exactly as `cronfleet serve` does (V8's helper threads lowered first, as bin/cronfleet.js does)
 // and, when stopped, prints its scheduler's and executor's counters.
 // CF_NODE_ARGS adds node options to those processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
-// CF_BENCH_NODE_LOG names a folder where each node's output is written when it stops (e.g. with --trace-gc).
+// CF_BENCH_MEMORY sets the nodes' memory profile (lean, the default, or v8); CF_BENCH_NODE_LOG names a folder where each node's output is written when it stops (e.g. with --trace-gc).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -142,6 +142,7 @@ function nodeConfig(name, url, dir, extra) {
     timezone: 'UTC',
     dataDir: join(dir, name),
     log: { level: 'warn' },
+    ...(process.env.CF_BENCH_MEMORY && { memory: process.env.CF_BENCH_MEMORY }),
     ...extra,
   };
 }
