@@ -16,7 +16,9 @@
 // exactly as `cronfleet serve` does (V8's helper threads lowered first, as bin/cronfleet.js does)
 // and, when stopped, prints its scheduler's and executor's counters.
 // CF_NODE_ARGS adds node options to those processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
-// CF_BENCH_MEMORY sets the nodes' memory profile (lean, the default, or v8); CF_BENCH_NODE_LOG names a folder where each node's output is written when it stops (e.g. with --trace-gc).
+// CF_BENCH_LEAD sets (a)'s lead and prefetch together (default 2s); CF_BENCH_MEMORY the nodes'
+// memory profile (lean, the default, or v8); CF_BENCH_NODE_LOG a folder where each node's output
+// is written when it stops (e.g. with --trace-gc).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -194,7 +196,8 @@ const WARMUP_MS = 6_000;
  * runs due within `prefetch` while it holds fewer than `concurrency`: both cover two seconds of
  * the highest level. With `prefetch` shorter than `lead`, every run also costs a claim.
  */
-const BURST_SETTINGS = process.env.CF_BENCH_LEAD ? { executor: { concurrency: 40_000, prefetch: process.env.CF_BENCH_LEAD }, scheduler: { lead: process.env.CF_BENCH_LEAD } } : { executor: { concurrency: 40_000, prefetch: '2s' }, scheduler: { lead: '2s' } };
+const BURST_LEAD = process.env.CF_BENCH_LEAD ?? '2s';
+const BURST_SETTINGS = { executor: { concurrency: 40_000, prefetch: BURST_LEAD }, scheduler: { lead: BURST_LEAD } };
 
 async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecond) {
   return withDatabase('cf_bench_a', async ({ url, dir }) => {

@@ -342,7 +342,7 @@ export class Executor {
     const gate = this.takeGate(run.id);
     gate?.release();
     // A gated run's options were built when its gate was forked.
-    const handle = gate ? gate.handle : startTask(task, task.kind === 'builtin' ? NO_OPTIONS : this.startOptions(run, task));
+    const handle = gate ? gate.handle : startTask(task, this.startOptions(run, task));
     const entry: Active = { run, handle, stopReason: null, revoked: false, flushed: { stdout: '', stderr: '' }, timeoutMs: run.timeoutMs ?? task.timeoutMs ?? null };
     this.active.set(run.id, entry);
     if (log.isLevelEnabled('info')) {
@@ -363,23 +363,21 @@ export class Executor {
   }
 
   private startOptions(run: Run, task: TaskDef): TaskStartOptions {
+    if (task.kind === 'builtin') return NO_OPTIONS;
     const logPath = this.logPathOf(run, task);
-    const builtin = task.kind === 'builtin';
     return {
       ...(logPath !== undefined && { logPath }),
       ...(run.timeoutMs !== null && { timeoutMs: run.timeoutMs }),
       killGraceMs: this.opts.killGraceMs,
       ...(this.opts.launcher && { launcher: this.opts.launcher }),
-      ...(!builtin && {
-        env: {
-          CRONFLEET_RUN_ID: String(run.id),
-          CRONFLEET_SCHEDULE: run.schedule,
-          CRONFLEET_TASK: run.task,
-          CRONFLEET_SCHEDULED_AT: new Date(run.scheduledAt).toISOString(),
-          CRONFLEET_ATTEMPT: String(run.attempt),
-          CRONFLEET_NODE: this.opts.node.name,
-        },
-      }),
+      env: {
+        CRONFLEET_RUN_ID: String(run.id),
+        CRONFLEET_SCHEDULE: run.schedule,
+        CRONFLEET_TASK: run.task,
+        CRONFLEET_SCHEDULED_AT: new Date(run.scheduledAt).toISOString(),
+        CRONFLEET_ATTEMPT: String(run.attempt),
+        CRONFLEET_NODE: this.opts.node.name,
+      },
     };
   }
 

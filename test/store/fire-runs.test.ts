@@ -29,6 +29,30 @@ describe('planFireRuns', () => {
     expect(planFireRuns([fire(all, T0)], [], stale, { now: T0, nodeTtlMs: 1000, node: 'me' }).runs.map((r) => r.run.targetNode)).toEqual(['me']);
   });
 
+  test('allow gives every fire its run, whatever of its schedule is active; all gives each node a run of its own', () => {
+    const allow = schedule();
+    const out = planFireRuns([fire(allow, T0), fire(allow, T0 + 1)], [{ id: 9, schedule: 's', status: 'running' }], [live('a')], { now: T0, nodeTtlMs: 1000 });
+    expect(out.runs.map((r) => [r.fire, r.run.status])).toEqual([[0, 'queued'], [1, 'queued']]);
+    expect(out.requestCancel).toEqual([]);
+    const all = schedule({ name: 'every', target: { kind: 'all' } });
+    const [ra, rb] = planFireRuns([fire(all, T0)], [], [live('a'), live('b')], { now: T0, nodeTtlMs: 1000 }).runs.map((r) => r.run);
+    expect([ra!.targetNode, rb!.targetNode]).toEqual(['a', 'b']);
+    expect(ra).not.toBe(rb);
+  });
+
+  test('schedules of one batch with different tags each find the nodes with their own tag', () => {
+    const x = schedule({ name: 'x', target: { kind: 'tag', tag: 'x' } });
+    const y = schedule({ name: 'y', target: { kind: 'tag', tag: 'y' } });
+    const any = schedule({ name: 'any' });
+    const out = planFireRuns([fire(x, T0), fire(y, T0), fire(any, T0), fire(x, T0 + 1)], [], [live('a', { tags: ['x'] })], { now: T0, nodeTtlMs: 1000 });
+    expect(out.runs.map((r) => [r.run.schedule, r.run.status, r.run.targetTag, r.run.reason])).toEqual([
+      ['x', 'queued', 'x', null],
+      ['y', 'skipped', 'y', 'no live node with tag "y" offers task "work"'],
+      ['any', 'queued', null, null],
+      ['x', 'queued', 'x', null],
+    ]);
+  });
+
   test('a skip reason wins over targeting and concurrency', () => {
     const s = schedule({ concurrency: 'forbid' });
     const out = planFireRuns([fire(s, T0, { skipReason: 'misfire' })], [{ id: 9, schedule: 's', status: 'running' }], [], { now: T0, nodeTtlMs: 1000 });
