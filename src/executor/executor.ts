@@ -126,7 +126,13 @@ export class Executor {
 
   async start(): Promise<void> {
     const { store, clock, log, node } = this.opts;
-    await store.registerNode(node, clock.now());
+    // The registration is the node's first beat: a run taken after it is not rewritten at the next
+    // one (its lease was just written), only at the one after, as at every later beat. Without it
+    // the first beat renewed every run held by then, tens of thousands on a busy node, and held
+    // their rows locked against their own results for over a second.
+    const registeredAt = clock.now();
+    await store.registerNode(node, registeredAt);
+    this.lastBeatAt = registeredAt;
     const recovered = await store.recoverNodeRuns(node.name, clock.now());
     for (const r of recovered) {
       log.warn({ run: r.id, schedule: r.schedule, scheduledAt: new Date(r.scheduledAt).toISOString() }, 'run left running by this node before a restart is lost');

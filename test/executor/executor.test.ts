@@ -179,6 +179,38 @@ schedules:
     }
   });
 
+  it('invariant 3: the registration counts as a beat, so a run taken after it is renewed from the second beat on, not rewritten at the first', async () => {
+    const file = join(dir, 'cf.db');
+    const base = await openStore(`sqlite:${file}`);
+    await base.migrate();
+    const registeredAt: number[] = [];
+    const beats: Array<{ now: number; renewBefore?: number; runIds: number[] }> = [];
+    const seen = intercept(base, ['registerNode', 'heartbeat'], (name, call, args) => {
+      if (name === 'registerNode') registeredAt.push(args[1] as number);
+      else beats.push(args[0] as { now: number; renewBefore?: number; runIds: number[] });
+      return call();
+    });
+    const cfg = parseConfigText(
+      `node: { name: exec-test }
+store: sqlite:./cf.db
+http: false
+executor: { heartbeat: 200ms, lease: 1s, poll: 1s }
+tasks:
+  t: { command: [sleep, '1.5'] }
+schedules:
+  - { name: s, ${never}, task: t }`,
+      join(dir, 'cronfleet.yaml'),
+    );
+    node = await startNode(cfg, { log: silentLogger(), store: seen });
+    const run = await trigger(node, 's');
+    await waitFor('three beats carrying the run', () => beats.filter((b) => b.runIds.includes(run.id)).length >= 3);
+    expect(registeredAt).toHaveLength(1);
+    expect(beats[0]!.renewBefore).toBe(registeredAt[0]! + 1_000 + 1);
+    for (let i = 1; i < beats.length; i++) expect(beats[i]!.renewBefore).toBe(beats[i - 1]!.now + 1_000 + 1);
+    // The run outlives its first lease (1 s) by half a second: renewed in time, it ends succeeded.
+    expect(await final(node, run.id)).toMatchObject({ status: 'succeeded', exitCode: 0 });
+  });
+
   it('forbid: skips a fire while the previous run is still going, never two at once', async () => {
     const n = await start(`
 tasks:
