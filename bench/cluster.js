@@ -35,10 +35,10 @@ const opt = (name, dflt) => {
 
 /** One node, started as `serve` starts it; on SIGTERM it stops gracefully and prints its counters. */
 async function nodeMode(configFile) {
-  const { loadConfigFile } = await import('../dist/config/load.js');
+  const { loadConfigFileApart } = await import('../dist/config/load.js');
   const { createLogger } = await import('../dist/log/logger.js');
   const { startNode } = await import('../dist/node/node.js');
-  const cfg = loadConfigFile(configFile);
+  const cfg = await loadConfigFileApart(configFile);
   const node = await startNode(cfg, { log: createLogger({ level: 'warn', name: cfg.node.name, pretty: false }) });
   process.stdout.write('READY\n');
   process.once('SIGTERM', () => {
