@@ -2,12 +2,14 @@
 // The cluster on the local PostgreSQL (127.0.0.1:5432; scratch databases made and dropped here):
 //   (a) no-op fires per second sustained by one node and by three nodes: many every-second
 //       schedules of the built-in no-op task, raised level by level until lateness degrades, with
-//       p50/p99 lateness (run start − scheduled instant) and the fire-creation attempts the store saw;
+//       p50/p99 lateness (run start − scheduled instant), the fire-creation attempts the store saw,
+//       and the CPU the server and the nodes used per fire;
 //   (b) failover: over 20 kill -9s of a node, the time from the kill to the next fire, made
 //       elsewhere, of each schedule that node was scheduling, and until each run it held is retried;
 //   (c) no-op jobs per second through graphile-worker 0.17 on the same server, tuned (local queue,
 //       batched completion) and at its defaults, with add→start latency: draining a queue filled
-//       up front, adding and running at once (as a node creates its fires and runs them), and
+//       up front, adding and running at once (as a node creates its fires and runs them, with the
+//       CPU the server and the runner used per job), and
 //       sustained as (a) is (jobs added every second in one batch, levels rising until p99
 //       lateness passes 50 ms).
 // Prints one JSON line per figure. Usage: node bench/cluster.js [--levels 1000,2000,5000,10000]
@@ -21,7 +23,7 @@
 // is written when it stops (e.g. with --trace-gc).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -241,6 +243,11 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
     }
     const from = Math.ceil((Date.now() + WARMUP_MS) / 1_000) * 1_000;
     const to = from + seconds * 1_000;
+    await sleep(from - Date.now());
+    const nodePids = procs.map((p) => p.child.pid);
+    const cpuFrom = await cpuTicks(c, nodePids);
+    await sleep(to - Date.now());
+    const cpuTo = await cpuTicks(c, nodePids);
     await sleep(to + 2_000 - Date.now());
     // A no-op run ends at once: one of the window still queued or running 2 s after it is a
     // result the node has not recorded yet (or a run not claimed): a backlog that grows with load.
@@ -290,6 +297,7 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
         },
         backlog,
         backlogSeconds: Number((backlog / perSecond).toFixed(2)),
+        cpu: cpuUse(cpuFrom, cpuTo, expected, seconds, 'the node processes'),
         // Time for SIGTERM to end the nodes: they record what they still hold first (30 s cap, then kill -9).
         stopMs,
         stopped: stats.every((x) => x !== null) ? 'gracefully' : 'killed after 30 s',
@@ -311,6 +319,47 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
       await c.end();
     }
   });
+}
+
+/**
+ * CPU time (user + system, in ticks of 10 ms) used so far by each PostgreSQL server process
+ * (every backend and helper pg_stat_activity lists) and by the client processes `pids`, read
+ * from /proc: null for a server that is not on this machine.
+ */
+async function cpuTicks(c, pids) {
+  const read = (pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return null;
+    }
+  };
+  const serverPids = (await c.query('SELECT pid FROM pg_stat_activity')).rows.map((r) => r.pid);
+  const server = new Map(serverPids.map((pid) => [pid, read(pid)]).filter(([, t]) => t !== null));
+  return { server: server.size > 0 ? server : null, clients: pids.map(read) };
+}
+
+/** CPU used between two cpuTicks readings by the server and by the clients (`clients` says what they are), per second and per `each` (of `count`). */
+function cpuUse(a, b, count, seconds, clients, each = 'fire') {
+  const per = `usPer${each[0].toUpperCase()}${each.slice(1)}`;
+  const perOne = (ticks) => Math.round((ticks * 10_000) / count);
+  const perSecond = (ticks) => Number((ticks / 100 / seconds).toFixed(2));
+  let server = null;
+  if (a.server && b.server) {
+    // Processes of both readings: one that started or ended in the window is left out.
+    let ticks = 0;
+    for (const [pid, t] of b.server) if (a.server.has(pid)) ticks += t - a.server.get(pid);
+    server = { cpusBusy: perSecond(ticks), [per]: perOne(ticks) };
+  }
+  const clientTicks = b.clients.reduce((sum, t, i) => sum + (t ?? 0) - (a.clients[i] ?? 0), 0);
+  return {
+    method: `user + system CPU time over the window, from /proc: the PostgreSQL server processes (null when the server is not on this machine) and ${clients}`,
+    cpus: availableParallelism(),
+    postgres: server,
+    clients: { cpusBusy: perSecond(clientTicks), [per]: perOne(clientTicks) },
+  };
 }
 
 // --- (b) ----------------------------------------------------------------------------------------
@@ -513,12 +562,17 @@ async function graphile() {
       while (latencies.length < ADDS && Date.now() - t0 < 30_000) await sleep(50);
       // Through: jobs added while the runner works, in batches of 1,000 from this process, as a
       // node creates its fires and runs them; the adds count, as creating fires counts in (a).
+      const stats = new pg.Client({ connectionString: url });
+      await stats.connect();
+      const cpuFrom = await cpuTicks(stats, [process.pid]);
       const addedFrom = performance.now();
       for (let i = 0; i < THROUGH; i += 1_000) {
         await utils.addJobs(Array.from({ length: Math.min(1_000, THROUGH - i) }, () => ({ identifier: 'through', payload: {} })));
       }
       await allThrough;
       const throughPerSecond = Math.round(THROUGH / ((throughLast - addedFrom) / 1000));
+      const cpu = cpuUse(cpuFrom, await cpuTicks(stats, [process.pid]), THROUGH, (performance.now() - addedFrom) / 1000, 'this process (the runner and the adds)', 'job');
+      await stats.end();
       await runner.stop();
       await utils.release();
       const l = [...latencies].sort((a, b) => a - b);
@@ -531,6 +585,7 @@ async function graphile() {
         method: `${JOBS} jobs added up front, then one runner: jobs over the time from the first job's start to the last one's; add→start from ${ADDS} jobs added one by one every 5 ms`,
         throughJobsPerSecond: throughPerSecond,
         throughMethod: `${THROUGH} jobs added in batches of 1,000 by the runner's process while it works: jobs over the time from the first add to the last job's end`,
+        throughCpu: cpu,
         addToStart: { samples: l.length, p50: pct(l, 50), p99: pct(l, 99), max: l.at(-1) ?? null, unit: 'ms' },
       });
     });
