@@ -311,9 +311,10 @@ describe('postgres store specifics', () => {
       await store.registerNode(nodeInfo('n1'), T0);
       await store.createDueFires([plan('a', T0, [T0 + 1])], fireOpts(T0));
       const [run] = await store.claimRuns({ node: 'n1', tasks: ['work'], tags: [], limit: 1, leaseMs: 1000, now: T0 + 10 });
-      // Another transaction holds the run's row (ended with the session): the heartbeat's renewal waits for it.
+      // Another transaction keeps writers off the runs table (ended with the session): the
+      // heartbeat's renewal waits for it. (A run's row held alone is passed over; see below.)
       await c.query('BEGIN');
-      await c.query('SELECT 1 FROM runs WHERE id = $1 FOR UPDATE', [run!.id]);
+      await c.query('LOCK TABLE runs IN SHARE MODE');
       let beatDone = false;
       const beat = store.heartbeat({ node: nodeInfo('n1'), clockSkewMs: 0, runIds: [run!.id], leaseMs: 5000, now: T0 + 500 }).then((r) => {
         beatDone = true;
@@ -327,6 +328,39 @@ describe('postgres store specifics', () => {
       await c.query('COMMIT');
       expect(await beat).toEqual({ cancel: [], revoked: [], draining: false });
       expect((await store.listNodes()).find((n) => n.name === 'n1')).toMatchObject({ heartbeatAt: T0 + 500, planned: { through: T0 + 1, view: 'n1@1', at: T0 + 500 } });
+    });
+  }, 15_000);
+
+  test('a heartbeat passes over a run whose row another transaction holds, never waiting for it, and renews it at a later beat', async () => {
+    await withSchema('beat_skip', async (store, c) => {
+      await store.syncConfigSchedules([spec('a')], T0);
+      await store.registerNode(nodeInfo('n1'), T0);
+      await store.createDueFires([plan('a', T0, [T0 + 1, T0 + 2])], fireOpts(T0));
+      const [busy, free] = await store.claimRuns({ node: 'n1', tasks: ['work'], tags: [], limit: 2, leaseMs: 1000, now: T0, dueBy: T0 + 2 });
+      const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      // As a batch of results does while it records `busy`: the row is held until COMMIT.
+      await c.query('BEGIN');
+      await c.query('SELECT 1 FROM runs WHERE id = $1 FOR UPDATE', [busy!.id]);
+      try {
+        let settled = false;
+        const beat = store.heartbeat({ node: nodeInfo('n1'), clockSkewMs: 0, runIds: [busy!.id, free!.id], leaseMs: 1000, now: T0 + 700 });
+        void beat.finally(() => (settled = true)).catch(() => undefined);
+        // Until the beat ends, nothing may come to wait on the held row (a waiting beat, with a
+        // batch of results waiting on rows the beat renewed, was a deadlock).
+        while (!settled) {
+          const waiting = await c.query('SELECT 1 FROM pg_locks l WHERE NOT l.granted AND $1 = ANY(pg_blocking_pids(l.pid))', [rows[0]!.pid]);
+          expect(waiting.rows, 'the heartbeat waited on a run row another transaction holds').toEqual([]);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        // Still running on n1: neither a cancel nor a run taken away.
+        expect(await beat).toEqual({ cancel: [], revoked: [], draining: false });
+      } finally {
+        await c.query('ROLLBACK');
+      }
+      expect((await store.getRun(busy!.id))?.leaseUntil).toBe(T0 + 1000);
+      expect((await store.getRun(free!.id))?.leaseUntil).toBe(T0 + 1700);
+      await store.heartbeat({ node: nodeInfo('n1'), clockSkewMs: 0, runIds: [busy!.id, free!.id], leaseMs: 1000, now: T0 + 800 });
+      expect((await store.getRun(busy!.id))?.leaseUntil).toBe(T0 + 1800);
     });
   }, 15_000);
 });

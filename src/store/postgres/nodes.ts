@@ -17,10 +17,22 @@ const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, s
  * thousands: reading every one back cost its event loop ~20 ms of parsing at each beat.
  * One round trip: `held` reads the rows as they were before the UPDATE, which changes neither
  * the status, the node nor the flag.
+ * A run whose row another transaction holds is passed over (SKIP LOCKED), not waited for: it is
+ * being finished, swept or cancelled right now, or else the next beat renews it. Waiting, the
+ * beat took row locks in another order than a batch of results taking the same rows: under load
+ * the two deadlocked, PostgreSQL gave up one of them after a second, and a node whose beats kept
+ * failing was taken for dead by its peers, every run it held swept lost.
+ * Each row is locked through the primary key, one per held run (the LATERAL join), and checked
+ * as it is once locked (OFFSET 0 keeps the checks out of the locking scan): joined plainly, or
+ * with the checks pushed into the scan, a table not analyzed yet was planned as a scan of every
+ * run the node holds for each one, minutes for 24,000.
  */
 const RENEW_LEASES = `WITH held AS (
     SELECT id, cancel_requested, lease_until FROM runs WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[])),
-  renewed AS (UPDATE runs r SET lease_until = $1 FROM held WHERE r.id = held.id AND held.lease_until < $4)
+  due AS (
+    SELECT l.id FROM held, LATERAL (SELECT r.id, r.node, r.status FROM runs r WHERE r.id = held.id FOR UPDATE SKIP LOCKED OFFSET 0) l
+    WHERE held.lease_until < $4 AND l.node = $2 AND l.status = 'running'),
+  renewed AS (UPDATE runs r SET lease_until = $1 FROM due WHERE r.id = due.id)
   SELECT id, true AS cancel FROM held WHERE cancel_requested
   UNION ALL
   SELECT u.id, false FROM unnest($3::int8[]) AS u(id) WHERE NOT EXISTS (SELECT 1 FROM held WHERE held.id = u.id)`;
