@@ -7,6 +7,7 @@ import { openStore } from '../../src/store/index.js';
 import { PgDb } from '../../src/store/postgres/db.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { Store } from '../../src/store/store.js';
+import { RENEW_LEASES } from '../../src/store/postgres/nodes.js';
 import { CLAIM_RUNS, DEAD_NODE_RUNS, finishRunsStatement } from '../../src/store/postgres/runs.js';
 import { defineStoreConformance } from './conformance.js';
 import { T0, fireOpts, nodeInfo, plan, spec } from './fixtures.js';
@@ -276,28 +277,33 @@ describe('postgres store specifics', () => {
     }
   });
 
-  test('a finish finds each run by its id and a claim walks the queue alone, on a table analyzed or not', async () => {
+  test('a finish and a heartbeat find each run by its id and a claim walks the queue alone, on a table analyzed or not', async () => {
     await withSchema('plans', async (_store, c) => {
       // A busy node's table: 100,000 runs finished, 10,000 running on one node, none queued.
       await c.query(`INSERT INTO runs (schedule, task, scheduled_at, attempt, status, node, not_before, created_at, started_at, finished_at)
         SELECT 's' || (i % 1000), 'work', i, 1, CASE WHEN i > 100000 THEN 'running' ELSE 'succeeded' END, 'a', i, i, i,
           CASE WHEN i > 100000 THEN NULL ELSE i END FROM generate_series(1, 110000) i`);
       const running = (await c.query<{ id: string }>("SELECT id FROM runs WHERE status = 'running' ORDER BY id LIMIT 500")).rows.map((r) => Number(r.id));
+      const held = `{${(await c.query<{ id: string }>("SELECT id FROM runs WHERE status = 'running'")).rows.map((r) => r.id).join(',')}}`;
       const finish = finishRunsStatement(running.map((id) => ({ runId: id, node: 'a', status: 'succeeded', now: T0, exitCode: 0, signal: null, reason: null, output: { stdout: '', stderr: '' } })));
-      const indexesOf = async (sql: string, params: unknown[]): Promise<string[]> => {
+      // The indexes a plan reads, in order; `under` keeps only those below nodes of that type.
+      const indexesOf = async (sql: string, params: unknown[], under?: string): Promise<string[]> => {
         const [row] = (await c.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${sql}`, params)).rows;
         const found: string[] = [];
-        const walk = (node: Record<string, unknown>): void => {
-          if (typeof node['Index Name'] === 'string') found.push(node['Index Name']);
-          if (node['Node Type'] === 'Seq Scan') found.push(`seq scan of ${String(node['Relation Name'])}`);
-          for (const child of (node.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(child);
+        const walk = (node: Record<string, unknown>, inside: boolean): void => {
+          const here = inside || node['Node Type'] === under;
+          if (here && typeof node['Index Name'] === 'string') found.push(node['Index Name']);
+          if (here && node['Node Type'] === 'Seq Scan') found.push(`seq scan of ${String(node['Relation Name'])}`);
+          for (const child of (node.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(child, here);
         };
-        walk((row!['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan);
+        walk((row!['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan, under === undefined);
         return found;
       };
       for (const analyzed of [false, true]) {
         if (analyzed) await c.query('ANALYZE runs');
         expect(await indexesOf(finish.text, finish.values), `finish, analyzed: ${analyzed}`).toEqual(['runs_pkey']);
+        // A beat over all 10,000 locks each run it renews by its id (minutes when it walked them all for each one).
+        expect(await indexesOf(RENEW_LEASES, [T0, 'a', held, Number.MAX_SAFE_INTEGER], 'LockRows'), `heartbeat, analyzed: ${analyzed}`).toEqual(['runs_pkey']);
         expect(await indexesOf(CLAIM_RUNS, [['work'], 'a', [], T0, 10_000, T0, T0, T0]), `claim, analyzed: ${analyzed}`).toEqual(['runs_claim', 'runs_pkey']);
         // A dead node's runs are found through its name, not by walking every running run.
         expect(await indexesOf(DEAD_NODE_RUNS, [['b'], T0]), `dead nodes' runs, analyzed: ${analyzed}`).toEqual(['runs_running_node']);

@@ -27,7 +27,7 @@ const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, s
  * with the checks pushed into the scan, a table not analyzed yet was planned as a scan of every
  * run the node holds for each one, minutes for 24,000.
  */
-const RENEW_LEASES = `WITH held AS (
+export const RENEW_LEASES = `WITH held AS (
     SELECT id, cancel_requested, lease_until FROM runs WHERE node = $2 AND status = 'running' AND id = ANY($3::int8[])),
   due AS (
     SELECT l.id FROM held, LATERAL (SELECT r.id, r.node, r.status FROM runs r WHERE r.id = held.id FOR UPDATE SKIP LOCKED OFFSET 0) l
