@@ -341,9 +341,8 @@ async function cpuTicks(c, pids) {
   return { server: server.size > 0 ? server : null, clients: pids.map(read) };
 }
 
-/** CPU used between two cpuTicks readings by the server and by the clients (`clients` says what they are), per second and per `each` (of `count`). */
-function cpuUse(a, b, count, seconds, clients, each = 'fire') {
-  const per = `usPer${each[0].toUpperCase()}${each.slice(1)}`;
+/** CPU used between two cpuTicks readings by the server and by the clients (`clients` says what they are), per second and, under the key `per`, in µs for each of `count`. */
+function cpuUse(a, b, count, seconds, clients, per = 'usPerFire') {
   const perOne = (ticks) => Math.round((ticks * 10_000) / count);
   const perSecond = (ticks) => Number((ticks / 100 / seconds).toFixed(2));
   let server = null;
@@ -571,7 +570,7 @@ async function graphile() {
       }
       await allThrough;
       const throughPerSecond = Math.round(THROUGH / ((throughLast - addedFrom) / 1000));
-      const cpu = cpuUse(cpuFrom, await cpuTicks(stats, [process.pid]), THROUGH, (performance.now() - addedFrom) / 1000, 'this process (the runner and the adds)', 'job');
+      const cpu = cpuUse(cpuFrom, await cpuTicks(stats, [process.pid]), THROUGH, (performance.now() - addedFrom) / 1000, 'this process (the runner and the adds)', 'usPerJob');
       await stats.end();
       await runner.stop();
       await utils.release();

@@ -6,6 +6,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { startNode, type RunningNode } from '../../src/node/node.js';
 import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/store.js';
 import type { Run } from '../../src/store/types.js';
 import { intercept } from '../helpers/intercept.js';
 import { waitFor } from '../helpers/wait.js';
@@ -58,6 +59,29 @@ const alive = (pid: number) => {
 };
 
 const never = 'cron: "0 0 1 1 *"';
+
+/**
+ * A node beating every 200 ms with 1 s leases, on a new SQLite store seen through `wrap`, with one
+ * task `t` running `command` and a schedule `s` of it that never fires by itself.
+ */
+async function startShortLeases(command: string, wrap: (base: Store) => Store): Promise<{ node: RunningNode; file: string }> {
+  const file = join(dir, 'cf.db');
+  const base = await openStore(`sqlite:${file}`);
+  await base.migrate();
+  const cfg = parseConfigText(
+    `node: { name: exec-test }
+store: sqlite:./cf.db
+http: false
+executor: { heartbeat: 200ms, lease: 1s, poll: 1s }
+tasks:
+  t: { command: ${command} }
+schedules:
+  - { name: s, ${never}, task: t }`,
+    join(dir, 'cronfleet.yaml'),
+  );
+  node = await startNode(cfg, { log: silentLogger(), store: wrap(base) });
+  return { node, file };
+}
 
 describe('executor on a real node', () => {
   it('times out a task that ignores TERM, killing its TERM-ignoring child too', async () => {
@@ -144,71 +168,45 @@ ${Array.from({ length: count }, (_, i) => `  - { name: b${i}, ${never}, task: t 
   });
 
   it('invariant 3: a run whose result waits to be written keeps its lease, and is not swept lost meanwhile', async () => {
-    const file = join(dir, 'cf.db');
-    const base = await openStore(`sqlite:${file}`);
-    await base.migrate();
     // The store takes 2.5 s to record results, two and a half leases.
-    const slow = intercept(base, ['finishRuns'], async (_, call) => {
-      await new Promise((r) => setTimeout(r, 2_500));
-      return call();
-    });
-    const cfg = parseConfigText(
-      `node: { name: exec-test }
-store: sqlite:./cf.db
-http: false
-executor: { heartbeat: 200ms, lease: 1s, poll: 1s }
-tasks:
-  t: { command: [/bin/true] }
-schedules:
-  - { name: s, ${never}, task: t }`,
-      join(dir, 'cronfleet.yaml'),
+    const { node: n, file } = await startShortLeases('[/bin/true]', (base) =>
+      intercept(base, ['finishRuns'], async (_, call) => {
+        await new Promise((r) => setTimeout(r, 2_500));
+        return call();
+      }),
     );
-    node = await startNode(cfg, { log: silentLogger(), store: slow });
     const sweeper = await openStore(`sqlite:${file}`);
     try {
-      const run = await trigger(node, 's');
+      const run = await trigger(n, 's');
       const swept: number[] = [];
       for (let i = 0; i < 15; i++) {
         await new Promise((r) => setTimeout(r, 200));
         swept.push(...(await sweeper.sweepLostRuns(await sweeper.clockNow(), 30_000)).map((r) => r.id));
       }
       expect(swept).toEqual([]);
-      expect(await final(node, run.id)).toMatchObject({ status: 'succeeded', exitCode: 0 });
+      expect(await final(n, run.id)).toMatchObject({ status: 'succeeded', exitCode: 0 });
     } finally {
       await sweeper.close();
     }
   });
 
   it('invariant 3: the registration counts as a beat, so a run taken after it is renewed from the second beat on, not rewritten at the first', async () => {
-    const file = join(dir, 'cf.db');
-    const base = await openStore(`sqlite:${file}`);
-    await base.migrate();
     const registeredAt: number[] = [];
     const beats: Array<{ now: number; renewBefore?: number; runIds: number[] }> = [];
-    const seen = intercept(base, ['registerNode', 'heartbeat'], (name, call, args) => {
-      if (name === 'registerNode') registeredAt.push(args[1] as number);
-      else beats.push(args[0] as { now: number; renewBefore?: number; runIds: number[] });
-      return call();
-    });
-    const cfg = parseConfigText(
-      `node: { name: exec-test }
-store: sqlite:./cf.db
-http: false
-executor: { heartbeat: 200ms, lease: 1s, poll: 1s }
-tasks:
-  t: { command: [sleep, '1.5'] }
-schedules:
-  - { name: s, ${never}, task: t }`,
-      join(dir, 'cronfleet.yaml'),
+    const { node: n } = await startShortLeases("[sleep, '1.5']", (base) =>
+      intercept(base, ['registerNode', 'heartbeat'], (name, call, args) => {
+        if (name === 'registerNode') registeredAt.push(args[1] as number);
+        else beats.push(args[0] as { now: number; renewBefore?: number; runIds: number[] });
+        return call();
+      }),
     );
-    node = await startNode(cfg, { log: silentLogger(), store: seen });
-    const run = await trigger(node, 's');
+    const run = await trigger(n, 's');
     await waitFor('three beats carrying the run', () => beats.filter((b) => b.runIds.includes(run.id)).length >= 3);
     expect(registeredAt).toHaveLength(1);
     expect(beats[0]!.renewBefore).toBe(registeredAt[0]! + 1_000 + 1);
     for (let i = 1; i < beats.length; i++) expect(beats[i]!.renewBefore).toBe(beats[i - 1]!.now + 1_000 + 1);
     // The run outlives its first lease (1 s) by half a second: renewed in time, it ends succeeded.
-    expect(await final(node, run.id)).toMatchObject({ status: 'succeeded', exitCode: 0 });
+    expect(await final(n, run.id)).toMatchObject({ status: 'succeeded', exitCode: 0 });
   });
 
   it('forbid: skips a fire while the previous run is still going, never two at once', async () => {
