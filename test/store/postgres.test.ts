@@ -10,7 +10,7 @@ import type { Store } from '../../src/store/store.js';
 import { RENEW_LEASES } from '../../src/store/postgres/nodes.js';
 import { CLAIM_RUNS, DEAD_NODE_RUNS, finishRunsStatement } from '../../src/store/postgres/runs.js';
 import { defineStoreConformance } from './conformance.js';
-import { T0, fireOpts, nodeInfo, plan, spec } from './fixtures.js';
+import { MIN, T0, fireOpts, nodeInfo, plan, spec } from './fixtures.js';
 import { PG_ADMIN_URL } from '../helpers/pg.js';
 
 const URL = PG_ADMIN_URL;
@@ -150,6 +150,7 @@ describe('postgres store specifics', () => {
       { version: 6, name: 'runs_by_status_final' },
       { version: 7, name: 'node_executing' },
       { version: 8, name: 'node_planned' },
+      { version: 9, name: 'schedules_fillfactor' },
     ]);
       expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['api_tokens', 'audit_log', 'fires', 'leases', 'nodes', 'runs', 'schedule_revision', 'schedules', 'schema_migrations']);
     } finally {
@@ -308,6 +309,27 @@ describe('postgres store specifics', () => {
         // A dead node's runs are found through its name, not by walking every running run.
         expect(await indexesOf(DEAD_NODE_RUNS, [['b'], T0]), `dead nodes' runs, analyzed: ${analyzed}`).toEqual(['runs_running_node']);
       }
+    });
+  });
+
+  test("moving a schedule's cursor leaves its row on its page (no new index entry, no table growth)", async () => {
+    await withSchema('hot', async (store, c) => {
+      const names = Array.from({ length: 400 }, (_, i) => `s${String(i).padStart(3, '0')}`);
+      await store.syncConfigSchedules(names.map((name) => spec(name)), T0);
+      const pages = async () => {
+        const { rows } = await c.query<{ name: string; page: string; cursor: string }>(
+          "SELECT name, split_part(trim(both '()' from ctid::text), ',', 1) AS page, cursor FROM schedules ORDER BY name",
+        );
+        return rows;
+      };
+      const before = await pages();
+      expect(new Set(before.map((r) => r.page)).size, 'the schedules fill several pages').toBeGreaterThan(3);
+      const moved = await store.createDueFires(names.map((name) => plan(name, T0, [T0 + MIN])), fireOpts(T0));
+      expect(moved.applied).toHaveLength(names.length);
+      const after = await pages();
+      expect(after.map((r) => Number(r.cursor))).toEqual(names.map(() => T0 + MIN));
+      // Packed full, nearly every row moved to a new page (and got a second entry in the name index).
+      expect(after.filter((r, i) => r.page !== before[i]!.page).map((r) => r.name)).toEqual([]);
     });
   });
 
