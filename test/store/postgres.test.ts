@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { ConfigError, ConflictError } from '../../src/errors.js';
 import { openStore } from '../../src/store/index.js';
-import { PgDb } from '../../src/store/postgres/db.js';
+import { PgDb, preparedRows } from '../../src/store/postgres/db.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { Store } from '../../src/store/store.js';
 import { RENEW_LEASES } from '../../src/store/postgres/nodes.js';
@@ -310,6 +310,26 @@ describe('postgres store specifics', () => {
         expect(await indexesOf(DEAD_NODE_RUNS, [['b'], T0]), `dead nodes' runs, analyzed: ${analyzed}`).toEqual(['runs_running_node']);
       }
     });
+  });
+
+  test('a statement sent for every batch is prepared once per connection, and only so many texts are kept prepared', async () => {
+    const c = new pg.Client({ connectionString: URL });
+    await c.connect();
+    try {
+      const marker = `batch_${randomBytes(4).toString('hex')}`;
+      const text = `SELECT $1::int8 + 1 AS next, '${marker}' AS m`;
+      for (let i = 0; i < 3; i++) expect(await preparedRows(c, text, [i])).toEqual([{ next: String(i + 1), m: marker }]);
+      const mine = await c.query('SELECT name FROM pg_prepared_statements WHERE statement = $1', [text]);
+      expect(mine.rows).toHaveLength(1);
+      // A stream of new texts (a statement built with values in it) does not grow without end.
+      const many = Array.from({ length: 150 }, (_, i) => `SELECT $1::int8 + ${i} AS v, '${marker}' AS m`);
+      for (const [i, t] of many.entries()) expect(await preparedRows(c, t, [1])).toEqual([{ v: String(i + 1), m: marker }]);
+      const kept = Number((await c.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE '%' || $1 || '%'", [marker])).rows[0].n);
+      expect(kept).toBeGreaterThan(1);
+      expect(kept).toBeLessThanOrEqual(100);
+    } finally {
+      await c.end();
+    }
   });
 
   test("moving a schedule's cursor leaves its row on its page (no new index entry, no table growth)", async () => {

@@ -101,3 +101,25 @@ export type Q = Pick<pg.PoolClient, 'query'>;
 export async function rows(c: Q, sql: string, params: unknown[] = []): Promise<Row[]> {
   return (await c.query(sql, params)).rows as Row[];
 }
+
+/** Statement names by text: each connection prepares a text once, under its name. */
+const prepared = new Map<string, string>();
+/** Texts beyond this many go unnamed (parsed each time) rather than stay prepared for good. */
+const MAX_PREPARED = 100;
+
+/**
+ * Like `rows`, for a statement a node sends for every batch of fires or results: prepared on
+ * each connection the first time, then only bound and run. Sent unnamed, each one was parsed and
+ * planned again every time: 6.7 µs of PostgreSQL CPU per fire at 16,000 fires a second. The plan
+ * does not depend on the values (the rows go as one JSON parameter), so PostgreSQL keeps a
+ * generic one. A text stays prepared on each connection for the connection's life: past
+ * MAX_PREPARED texts (the statements built per batch come in a few shapes), new ones go unnamed.
+ */
+export async function preparedRows(c: Q, sql: string, params: unknown[] = []): Promise<Row[]> {
+  let name = prepared.get(sql);
+  if (name === undefined && prepared.size < MAX_PREPARED) {
+    name = `cf_${prepared.size + 1}`;
+    prepared.set(sql, name);
+  }
+  return (await (name === undefined ? c.query(sql, params) : c.query({ name, text: sql, values: params }))).rows as Row[];
+}

@@ -3,7 +3,7 @@ import { planFireRuns, type NewFire, type NodeLiveness } from '../fire-runs.js';
 import { NEW_RUN_COLUMNS, type NewRun } from '../retry.js';
 import { FIRE_SCHEDULE_COLUMNS, bool, fireScheduleFromRow, num, qualified, scheduleFromRow, stringList, type Row } from '../rows.js';
 import type { CreatedFire, FireBatchResult, FireOptions, FirePlan, Run } from '../types.js';
-import { rows, type Q } from './db.js';
+import { preparedRows, rows, type Q } from './db.js';
 import { recordSource, type RecordField } from './records.js';
 
 /**
@@ -19,7 +19,7 @@ export async function createDueFiresTx(c: Q, plans: FirePlan[], opts: FireOption
   // of each fire); a row another batch moved meanwhile fails the compare-and-set once its lock is
   // free (the UPDATE re-reads it).
   const planJson = JSON.stringify(plans);
-  const moved = await rows(
+  const moved = await preparedRows(
     c,
     `WITH locked AS MATERIALIZED (
        SELECT s.name, p."fromCursor", p."toCursor"
@@ -34,7 +34,7 @@ export async function createDueFiresTx(c: Q, plans: FirePlan[], opts: FireOption
   const applied = plans.filter((p) => schedules.has(p.schedule));
   const stale = plans.filter((p) => !schedules.has(p.schedule)).map((p) => p.schedule);
 
-  const inserted = await rows(
+  const inserted = await preparedRows(
     c,
     `INSERT INTO fires (schedule, scheduled_at, manual, created_by, created_at)
      SELECT p.schedule, (f->>'scheduledAt')::int8, false, $2, $3
@@ -121,7 +121,7 @@ export async function insertRuns(c: Q, runs: NewRun[]): Promise<Run[]> {
   // One JSON parameter of the fields that differ between the runs (see recordSource): twenty array
   // literals built element by element (pg's arrayString) allocated ~6 KB per run on the node's fire path.
   const src = recordSource(RUN_FIELDS, runs as unknown as Array<Record<string, unknown>>);
-  const inserted = await rows(
+  const inserted = await preparedRows(
     c,
     `INSERT INTO runs (${NEW_RUN_COLUMNS}) SELECT ${RUN_FIELDS.map(([key]) => src.field[key]).join(', ')} FROM ${src.from}
      RETURNING id, schedule, scheduled_at`,
@@ -142,7 +142,7 @@ export async function insertRuns(c: Q, runs: NewRun[]): Promise<Run[]> {
 }
 
 export async function loadNodes(c: Q): Promise<NodeLiveness[]> {
-  return (await rows(c, 'SELECT name, tasks, tags, heartbeat_at, draining FROM nodes')).map((r: Row) => ({
+  return (await preparedRows(c, 'SELECT name, tasks, tags, heartbeat_at, draining FROM nodes')).map((r: Row) => ({
     name: String(r.name),
     tasks: stringList(r.tasks),
     tags: stringList(r.tags),

@@ -1,7 +1,7 @@
 import { NotFoundError } from '../../errors.js';
 import { listNodesSql, nodeFromRow, num } from '../rows.js';
 import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord, PlannedMark } from '../types.js';
-import { rows, type PgDb, type Q } from './db.js';
+import { preparedRows, rows, type PgDb, type Q } from './db.js';
 
 // Skew ($9) and executing ($11) are kept as they were when the caller does not say (a registration).
 const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler, executing)
@@ -54,7 +54,7 @@ export class PgNodes {
       // The ids as one array literal: pg builds one from a JS array element by element, and a busy
       // node's beat carries tens of thousands of them.
       const ids = `{${req.runIds.join(',')}}`;
-      const answer = await rows(c, RENEW_LEASES, [req.now + req.leaseMs, req.node.name, ids, req.renewBefore ?? Number.MAX_SAFE_INTEGER]);
+      const answer = await preparedRows(c, RENEW_LEASES, [req.now + req.leaseMs, req.node.name, ids, req.renewBefore ?? Number.MAX_SAFE_INTEGER]);
       await upsertNode(c, req.node, req.now, req.clockSkewMs, req.executing ?? null);
       const [node] = await rows(c, 'SELECT draining FROM nodes WHERE name = $1', [req.node.name]);
       const idsWhere = (cancel: boolean): number[] => answer.filter((r) => r.cancel === cancel).map((r) => num(r.id)).sort((a, b) => a - b);

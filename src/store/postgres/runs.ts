@@ -3,7 +3,7 @@ import { deadNodeReason, deadTargetReason, leaseExpiredReason } from '../lost-re
 import { retryOf } from '../retry.js';
 import { RUN_COLUMNS, num, qualified, runFromRow, scheduleFromRow, storableOutput } from '../rows.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
-import { rows, type Q } from './db.js';
+import { preparedRows, rows, type Q } from './db.js';
 import { recordSource, type RecordField } from './records.js';
 import { insertRuns } from './fires.js';
 
@@ -77,7 +77,7 @@ export function finishRunsStatement(reqs: FinishRequest[]): { text: string; valu
  */
 export async function finishRunsTx(c: Q, reqs: FinishRequest[]): Promise<FinishResult[]> {
   const finish = finishRunsStatement(reqs);
-  const applied = await rows(c, finish.text, finish.values);
+  const applied = await preparedRows(c, finish.text, finish.values);
   const ids = new Set(applied.map((r) => num(r.id)));
   const retrying = reqs.filter((r) => ids.has(r.runId) && (r.status === 'failed' || r.status === 'timed_out'));
   const retries = new Map<number, Run>();
