@@ -28,9 +28,10 @@ export interface SchedulerOptions {
   leadMs?: number;
   /**
    * The live schedulers of the cluster, re-read with the schedules. Each schedule is planned by
-   * one owner among them at its instant, and by the others only `takeoverMs` later if its
-   * cursor shows the owner did not: the store sees one fire-creation attempt per fire, and a
-   * dead owner costs its share `takeoverMs` of lateness. Without it, this scheduler owns all.
+   * one owner among them (`lead` before its instant), and by the others only `takeoverMs` after
+   * the owner should have, if its cursor shows the owner did not: the store sees one
+   * fire-creation attempt per fire, and a dead owner costs its share `takeoverMs` − `lead` of
+   * lateness (none when the lead is the longer). Without it, this scheduler owns all.
    */
   peers?: () => Promise<Peer[]>;
   takeoverMs?: number;
@@ -129,7 +130,7 @@ export class Scheduler {
     this.batchSize = opts.batchSize ?? 1_000;
     this.leadMs = opts.leadMs ?? 0;
     // The owner prepares fires `lead` before their instant; one still missing this long after
-    // it means the owner is gone or far behind.
+    // that means the owner is gone or far behind.
     this.takeoverMs = opts.takeoverMs ?? 500;
     this.warmupMs = opts.warmupMs ?? 2 * this.refreshMs;
   }
@@ -170,11 +171,26 @@ export class Scheduler {
     return e.owned!;
   }
 
-  /** When an entry is acted on, relative to its due instant: early (lead) for its owner, late (takeover) for the others. */
+  /**
+   * When an entry is acted on: by its owner `lead` before its instant (an `allow` schedule's; the
+   * others at it), and by the others `takeoverMs` after the owner should have. A dead owner's
+   * fires are then created at their instant when `lead` is at least `takeoverMs` (the defaults:
+   * 500 ms each), not `takeoverMs` after it.
+   */
   private actAt(e: Entry): number | null {
     if (e.nextDue === null) return null;
-    if (!this.owns(e)) return Math.max(e.nextDue + this.takeoverMs, e.recheckAt ?? 0);
-    return e.nextDue - (e.schedule.concurrency === 'allow' ? this.leadMs : 0);
+    const ownersTurn = e.nextDue - this.leadOf(e);
+    if (!this.owns(e)) return Math.max(ownersTurn + this.takeoverMs, e.recheckAt ?? 0);
+    return ownersTurn;
+  }
+
+  private leadOf(e: Entry): number {
+    return e.schedule.concurrency === 'allow' ? this.leadMs : 0;
+  }
+
+  /** How far ahead a pass plans an entry: `lead` for its owner, what is left of it when taking over. */
+  private horizonOf(e: Entry, owned: boolean): number {
+    return owned ? this.leadOf(e) : Math.max(0, this.leadOf(e) - this.takeoverMs);
   }
 
   async start(): Promise<void> {
@@ -349,7 +365,7 @@ export class Scheduler {
           schedule: e.schedule,
           compiled: e.compiled,
           now,
-          horizon: owned && e.schedule.concurrency === 'allow' ? now + this.leadMs : now,
+          horizon: now + this.horizonOf(e, owned),
           misfireGraceMs: this.opts.misfireGraceMs,
           maxInstants: this.maxInstants,
         });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { ownerOf } from '../../src/scheduler/owner.js';
 import { Scheduler, type Peer, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
@@ -107,10 +108,15 @@ async function runsPerFire(s: Store): Promise<number[]> {
  * n1 and n2 (both registered) as in `pair`, each saying how far it planned and reading the
  * other's word through the store; each scheduler sees its store through `wrap`.
  */
-async function markingPair(clock: ManualClock, wrap: (s: Store, name: string) => Store): Promise<{ a: Store; sa: Scheduler; sb: Scheduler }> {
+async function markingPair(
+  clock: ManualClock,
+  wrap: (s: Store, name: string) => Store,
+  over: Partial<SchedulerOptions> = {},
+): Promise<{ a: Store; sa: Scheduler; sb: Scheduler }> {
   await (await store()).registerNode(nodeInfo('n2'), clock.now());
   return pair(clock, 20, (s, name) =>
     scheduler(wrap(s, name), clock, name, undefined, {
+      ...over,
       takeoverMs: 1000,
       peers: async () => (await s.listNodes()).map((n) => ({ name: n.name, startedAt: 0, planned: n.planned })),
       markPlanned: (mark) => s.markPlanned(name, mark),
@@ -277,6 +283,27 @@ describe('Scheduler with an injected clock', () => {
     expect(sa.stats.takeovers).toBeGreaterThan(0);
     const late = (await a.listRuns({ limit: 1000 })).filter((r) => r.scheduledAt > T0 + 8 * SEC).map((r) => r.createdAt - r.scheduledAt);
     expect(Math.max(...late)).toBeLessThanOrEqual(1000 + 250);
+  });
+
+  it('with a lead as long as the takeover delay, the share of an owner that stopped is planned by its instant, not a takeover delay after it', async () => {
+    const clock = new ManualClock(T0);
+    const { a, sa, sb } = await markingPair(clock, (s) => s, { leadMs: 1000 });
+    await advance(clock, a, T0 + 3 * SEC, 250, sa, sb);
+    expect(sa.stats.takeovers + sb.stats.takeovers + sa.stats.stale + sb.stats.stale).toBe(0);
+    await sb.stop();
+    const stoppedAt = clock.now();
+    await advance(clock, a, T0 + 10 * SEC, 250, sa);
+    expect((await runsPerFire(a)).every((n) => n === 1)).toBe(true);
+    for (let i = 0; i < 20; i++) {
+      const at = (await runsOf(a, `s${i}`)).map((r) => r.scheduledAt);
+      expect(at.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, k) => T0 + (k + 1) * SEC));
+    }
+    expect(sa.stats.takeovers).toBeGreaterThan(0);
+    // n2 had planned its share up to a lead past its stop; n1 planned the rest, each fire by its instant
+    // (a takeover delay after it when the others waited for the instant itself).
+    const takenOver = (await a.listRuns({ limit: 1000 })).filter((r) => r.scheduledAt > stoppedAt + 1000 && ownerOf(r.schedule, ['n1', 'n2']) === 'n2');
+    expect(takenOver.length).toBeGreaterThan(20);
+    expect(Math.max(...takenOver.map((r) => r.createdAt - r.scheduledAt))).toBeLessThanOrEqual(0);
   });
 
   it('with marks, an owner whose pass is slow says it is at work and is not taken over; once it is through, every fire exists once', async () => {
