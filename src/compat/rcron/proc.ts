@@ -20,6 +20,12 @@ export function processStartTicks(pid: number): string | null {
   return statFields(pid)?.[19] ?? null;
 }
 
+/** Fields 14 and 15 (utime + stime): the CPU time the process has used, in clock ticks. */
+export function processCpuTicks(pid: number): number | null {
+  const f = statFields(pid);
+  return f ? Number(f[11]) + Number(f[12]) : null;
+}
+
 /** Field 19 (nice). */
 export function processNiceness(pid: number): number | null {
   const v = statFields(pid)?.[16];
