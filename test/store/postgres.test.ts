@@ -8,7 +8,7 @@ import { PgDb, preparedRows } from '../../src/store/postgres/db.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { Store } from '../../src/store/store.js';
 import { RENEW_LEASES } from '../../src/store/postgres/nodes.js';
-import { CLAIM_RUNS, DEAD_NODE_RUNS, finishRunsStatement } from '../../src/store/postgres/runs.js';
+import { CLAIM_RUNS, DEAD_NODE_RUNS, finishRunsStatement, finishRunsTx } from '../../src/store/postgres/runs.js';
 import { defineStoreConformance } from './conformance.js';
 import { MIN, T0, fireOpts, nodeInfo, plan, spec } from './fixtures.js';
 import { PG_ADMIN_URL } from '../helpers/pg.js';
@@ -308,6 +308,60 @@ describe('postgres store specifics', () => {
         expect(await indexesOf(CLAIM_RUNS, [['work'], 'a', [], T0, 10_000, T0, T0, T0]), `claim, analyzed: ${analyzed}`).toEqual(['runs_claim', 'runs_pkey']);
         // A dead node's runs are found through its name, not by walking every running run.
         expect(await indexesOf(DEAD_NODE_RUNS, [['b'], T0]), `dead nodes' runs, analyzed: ${analyzed}`).toEqual(['runs_running_node']);
+      }
+    });
+  });
+
+  test('results sent while the runs table was small still find each run by its id once it has grown, analyzed or not', async () => {
+    await withSchema('grown', async (_store, c) => {
+      const addRunning = (from: number, to: number) =>
+        c.query(`INSERT INTO runs (schedule, task, scheduled_at, attempt, status, node, not_before, created_at, started_at, lease_until)
+          SELECT 's' || (i % 1000), 'work', i, 1, 'running', 'a', i, i, i, i + 60000 FROM generate_series($1::int8, $2::int8) i`, [from, to]);
+      const finish = (ids: number[]) =>
+        ids.map((id) => ({ runId: id, node: 'a', status: 'succeeded' as const, now: T0 + id, exitCode: 0, signal: null, reason: null, output: { stdout: '', stderr: '' }, startedAt: id }));
+      // The store's own connection settings, one connection: every batch goes through the same prepared statement.
+      const db = new PgDb(URL, `${prefix}_grown`);
+      try {
+        await addRunning(1, 300);
+        // More executions than PostgreSQL makes before it settles on one plan for a prepared statement.
+        for (let b = 0; b < 8; b++) {
+          const ids = Array.from({ length: 20 }, (_, i) => 1 + b * 20 + i);
+          expect((await db.tx((tx) => finishRunsTx(tx, finish(ids)))).every((r) => r.applied)).toBe(true);
+        }
+        // Not analyzed yet (a new store's first minute): PostgreSQL guesses how many runs are running.
+        // Guessing one, it read the whole table once for each result (a batch of 1,000 among 20,000: 3.7 s).
+        await addRunning(301, 20_000);
+        const big = finishRunsStatement(finish(Array.from({ length: 1_000 }, (_, i) => 10_000 + i)));
+        const [explained] = (await c.query(`EXPLAIN (FORMAT JSON) ${big.text}`, big.values)).rows;
+        const loopsOverScan = (node: Record<string, unknown>, inLoop: boolean): boolean =>
+          (inLoop && node['Node Type'] === 'Seq Scan') ||
+          ((node.Plans as Array<Record<string, unknown>> | undefined) ?? []).some((child) => loopsOverScan(child, inLoop || node['Node Type'] === 'Nested Loop'));
+        expect(loopsOverScan((explained!['QUERY PLAN'] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan, false)).toBe(false);
+
+        await addRunning(20_001, 150_000);
+        // Scans of runs by this connection not yet reported (earlier transactions' too): the difference is the batch's.
+        const counts = async (tx: Pick<pg.PoolClient, 'query'>) => {
+          const [row] = (await tx.query("SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'runs' AND schemaname = current_schema()")).rows;
+          return { seq: Number(row.seq_scan), idx: Number(row.idx_scan) };
+        };
+        for (const analyzed of [false, true]) {
+          if (analyzed) await c.query('ANALYZE runs');
+          const ids = Array.from({ length: 20 }, (_, i) => (analyzed ? 120_000 : 100_000) + i);
+          const { results, scans } = await db.tx(async (tx) => {
+            const before = await counts(tx);
+            const results = await finishRunsTx(tx, finish(ids));
+            const after = await counts(tx);
+            return { results, scans: { seq: after.seq - before.seq, idx: after.idx - before.idx } };
+          });
+          expect(results.every((r) => r.applied), `analyzed: ${analyzed}`).toBe(true);
+          // A plan kept from when the table held 300 runs hashed all 150,000 for each batch.
+          expect(scans.seq, `analyzed: ${analyzed}`).toBe(0);
+          expect(scans.idx, `analyzed: ${analyzed}`).toBeGreaterThan(0);
+        }
+        const [left] = (await c.query("SELECT count(*) AS n FROM runs WHERE status = 'running'")).rows;
+        expect(Number(left.n)).toBe(150_000 - 8 * 20 - 2 * 20);
+      } finally {
+        await db.close();
       }
     });
   });
