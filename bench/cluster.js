@@ -327,7 +327,7 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
  * from /proc: null for a server that is not on this machine.
  */
 async function cpuTicks(c, pids) {
-  const { processCpuTicks: read } = await import('../dist/compat/rcron/proc.js');
+  const { processCpuTicks: read } = await import('../dist/proc.js');
   const serverPids = (await c.query('SELECT pid FROM pg_stat_activity')).rows.map((r) => r.pid);
   const server = new Map(serverPids.map((pid) => [pid, read(pid)]).filter(([, t]) => t !== null));
   return { server: server.size > 0 ? server : null, clients: pids.map(read) };

@@ -1,5 +1,6 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { statFields } from '../proc.js';
 import { launcherFor } from './launcher.js';
 import type { LaunchSpec } from './launcher.js';
 import { LogFile, TailBuffer } from './output.js';
@@ -87,15 +88,9 @@ function groupRunning(pgid: number): boolean {
   }
   for (const entry of entries) {
     if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // The command name (field 2) may hold spaces and parentheses: the rest starts after the last ')'.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 3);
-    if (Number(pgrp) === pgid && state !== 'Z') return true;
+    // Fields 3 (state) and 5 (pgrp); null for a process gone since the listing.
+    const fields = statFields(Number(entry));
+    if (fields && Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
   }
   return false;
 }

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { statLineFields } from '../../src/proc.js';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exited, startCli } from '../helpers/cli.js';
@@ -13,8 +14,7 @@ const MODULE = fileURLToPath(new URL('../../dist/helper-threads.cjs', import.met
 function niceByThread(pid: number): Map<number, number> {
   const out = new Map<number, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statLineFields(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
     out.set(Number(tid), Number(fields[19 - 3]));
   }
   return out;

@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { statFields, statLineFields } from '../../src/proc.js';
 
 /** Polls `cond` until it holds; fails with `what` when it never does within `timeoutMs`. */
 export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
@@ -10,14 +11,7 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_
 }
 
 /** Fields of /proc/<pid>/stat after the command name, or null when the process is gone. */
-export function procStat(pid: number): string[] | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).trim().split(' ');
-  } catch {
-    return null;
-  }
-}
+export const procStat = statFields;
 
 /** Gone, or a zombie waiting for a parent that is not ours to reap it: either way not running. */
 export function isDead(pid: number): boolean {
@@ -27,8 +21,7 @@ export function isDead(pid: number): boolean {
 
 /** nice is field 19 of /proc/<pid>/stat; procStat starts at field 3 (state). */
 export function niceOfStatLine(line: string): number {
-  const fields = line.slice(line.lastIndexOf(')') + 2).trim().split(' ');
-  return Number(fields[16]);
+  return Number(statLineFields(line)[16]);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootId, isSameProcessAlive, processStartTicks } from './proc.js';
+import { bootId, isSameProcessAlive, processStartTicks } from '../../proc.js';
 
 /** One started-but-unfinished job. */
 export interface JournalEntry {

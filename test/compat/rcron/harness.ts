@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { statFields } from '../../../src/proc.js';
 import { DatagramReceiver } from '../../syslog/receiver.js';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
@@ -91,12 +92,6 @@ export async function waitUntil(pred: () => boolean, what: string, timeoutMs = 2
 
 /** True while /proc/<pid> names a process that has not finished (zombies count as finished). */
 export function running(pid: number): boolean {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  const state = text.slice(text.lastIndexOf(')') + 2).split(' ')[0];
-  return state !== 'Z' && state !== 'X';
+  const state = statFields(pid)?.[0];
+  return state !== undefined && state !== 'Z' && state !== 'X';
 }

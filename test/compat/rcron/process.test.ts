@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { processNiceness, processStartTicks } from '../../../src/proc.js';
 import { RcronSandbox, assertBuilt, running, startRcron, runRcron, waitUntil } from './harness.js';
 
 const sandboxes: RcronSandbox[] = [];
@@ -36,8 +37,9 @@ async function jobPid(s: RcronSandbox): Promise<number> {
 }
 
 function niceOf(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[16]);
+  const nice = processNiceness(pid);
+  if (nice === null) throw new Error(`process ${pid} is gone: no niceness to read`);
+  return nice;
 }
 
 // A job that reports which signal reached it, then exits 5 on its own.
@@ -154,8 +156,7 @@ describe('interrupted jobs', () => {
   it('keeps the entry of a job that is still the same live process', async () => {
     const s = activeSandbox();
     const dir = join(s.journalDir, 'jobs');
-    const stat = readFileSync(`/proc/${process.pid}/stat`, 'utf8');
-    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const ticks = processStartTicks(process.pid);
     const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     const entry = { pid: process.pid, startTicks: ticks, boot: bootId, rcronPid: 2 ** 30, rcronStartTicks: '1', command: ['live-job'], startedAt: 0 };
     mkdirSync(dir, { recursive: true });

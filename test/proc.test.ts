@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { processCpuTicks } from '../../../src/compat/rcron/proc.js';
+import { processCpuTicks } from '../src/proc.js';
 
 /** Microseconds of CPU this process has used since `start` (Node's own account). */
 function cpuUsSince(start: NodeJS.CpuUsage): number {

@@ -1,18 +1,22 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * Fields of /proc/<pid>/stat after the `(comm)` part, which may itself hold spaces and
+ * Fields of a /proc/<pid>/stat line after the `(comm)` part, which may itself hold spaces and
  * parentheses; index 0 is field 3 (state) of proc(5).
  */
-function statFields(pid: number): string[] | null {
+export function statLineFields(line: string): string[] {
+  return line.slice(line.lastIndexOf(')') + 2).trim().split(' ');
+}
+
+/** statLineFields of /proc/<pid>/stat, or null when the process is gone (or there is no /proc). */
+export function statFields(pid: number): string[] | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return null;
   }
-  const close = text.lastIndexOf(')');
-  return text.slice(close + 2).trim().split(' ');
+  return statLineFields(text);
 }
 
 /** Field 22 (starttime, clock ticks since boot): with the pid it names one process for good. */
