@@ -22,7 +22,9 @@ Examples:
   cronfleet serve --config /etc/cronfleet/cronfleet.yaml --store postgres://cronfleet@db:5432/cronfleet
 
 SIGTERM or SIGINT stops claiming, lets running tasks finish within executor.shutdownGrace, then
-stops them (recorded cancelled). A second signal stops them at once.`,
+stops them (recorded cancelled). A second signal stops them at once. A signal while the node is
+still starting (waiting for its store, say) stops it as soon as it has started; a second one ends
+it at once, with exit status 128 + the signal's number.`,
     )
     .action(async (opts: ConfigOpts & { scheduler: boolean; logLevel?: string }) => {
       const cfg = await loadNodeConfig(opts);
@@ -38,21 +40,43 @@ stops them (recorded cancelled). A second signal stops them at once.`,
         clock = new OffsetClock();
         clock.offsetMs = Number(offset);
       }
-      const node = await startNode(cfg, { log, ...(clock && { clock }) });
+      // The signals are heard from before the node starts: one that came between the "node started"
+      // line and listening for it (a supervisor, or a test, acting on that line) ended the process
+      // at once, by the default action, instead of stopping it gracefully.
+      let node: Awaited<ReturnType<typeof startNode>> | null = null;
+      let signals = 0;
+      let stopped!: () => void;
+      const done = new Promise<void>((resolve) => {
+        stopped = resolve;
+      });
+      const stop = (): void => void node!.stop(signals === 1 ? undefined : 0).then(stopped);
+      const onSignal = (sig: NodeJS.Signals) => {
+        signals++;
+        if (!node) {
+          // Still starting (a store that does not answer can hold it there): the first signal
+          // stops it once it is up, a second one ends the process now, as the signal would have.
+          log.info({ signal: sig }, signals === 1 ? 'stopping once started (a second signal stops at once)' : 'stopping now');
+          if (signals > 1) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+          return;
+        }
+        log.info({ signal: sig }, signals === 1 ? 'stopping gracefully' : 'stopping now');
+        stop();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      try {
+        node = await startNode(cfg, { log, ...(clock && { clock }) });
+      } catch (err) {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        throw err;
+      }
       // The schedules are in the store now and the node reads them from there: the config's copy
       // (some 4 MB for 10,000 schedules) need not live as long as the process.
       cfg.schedules = [];
       collectStartupGarbage(cfg.memory);
-      await new Promise<void>((resolve) => {
-        let signals = 0;
-        const onSignal = (sig: NodeJS.Signals) => {
-          signals++;
-          log.info({ signal: sig }, signals === 1 ? 'stopping gracefully' : 'stopping now');
-          void node.stop(signals === 1 ? undefined : 0).then(resolve);
-        };
-        process.on('SIGTERM', onSignal);
-        process.on('SIGINT', onSignal);
-      });
+      if (signals > 0) stop();
+      await done;
       log.flush?.();
     });
 }

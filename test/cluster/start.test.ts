@@ -1,4 +1,6 @@
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { exited } from '../helpers/cli.js';
 import { Cluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -32,4 +34,42 @@ describe('nodes starting together on an empty database', () => {
       made.pop();
     }
   }, 180_000);
+
+  it('a signal that comes while the node is still starting stops it gracefully once up; a second one at once', async () => {
+    for (const signals of [1, 2]) {
+      const cluster = await Cluster.create('cf_start_sig');
+      made.push(cluster);
+      cluster.define('early', { tasks: { nothing: { builtin: 'noop' } }, schedules: [{ name: 's', cron: '* * * * * *', task: 'nothing' }] });
+      // The node's migration waits for this lock: it is held in its first step for as long as the test says.
+      const holder = new pg.Client({ connectionString: cluster.url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['cronfleet.migrate.public']);
+        const node = await cluster.start('early', { waitRegistered: false });
+        const waiting = async () =>
+          Number((await holder.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0].n) > 0;
+        await waitFor('the node to wait for the migration lock', waiting, 30_000);
+        for (let i = 1; i <= signals; i++) {
+          node.kill('SIGTERM');
+          const said = i === 1 ? 'stopping once started' : 'stopping now';
+          await waitFor(`the node to say "${said}"`, async () => node.log().includes(said), 10_000);
+        }
+        if (signals === 1) {
+          await holder.query('COMMIT');
+          // Started, then stopped by itself, as a first signal after the start stops it.
+          expect(await exited(node)).toEqual({ code: 0, signal: null });
+          expect(node.log()).toMatch(/"msg":"node started"[\s\S]*"msg":"node stopped"/);
+        } else {
+          // Ended without starting: exit 143, as SIGTERM's own default would have ended it.
+          expect(await exited(node)).toEqual({ code: 143, signal: null });
+          expect(node.log()).not.toContain('"msg":"node started"');
+        }
+      } finally {
+        await holder.end();
+      }
+      await cluster.destroy();
+      made.pop();
+    }
+  }, 120_000);
 });
