@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { processCpuTicks } from '../dist/proc.js';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -42,9 +43,8 @@ function procSample(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { rssMb: rssKb / 1024, cpuS: (Number(f[11]) + Number(f[12])) / CLK_TCK };
+    const ticks = processCpuTicks(pid);
+    return ticks === null ? null : { rssMb: rssKb / 1024, cpuS: ticks / CLK_TCK };
   } catch {
     return null;
   }
@@ -64,7 +64,7 @@ function helperOf(pid) {
 
 function configFor(scenario, store) {
   const lines = ['node: { name: bench }', `store: ${store}`, 'http: false', 'log: { level: warn }', 'timezone: UTC',
-    `executor: { concurrency: 2000, heartbeat: 5s, lease: 30s, spawn: ${SPAWN} }`, 'tasks:', '  noop: { builtin: noop }', '  true: { command: [/bin/true] }', 'schedules:'];
+    `executor: { concurrency: 2000, heartbeat: 5s, lease: 30s, spawn: ${SPAWN} }`, 'cluster: { nodeTtl: 15s }', 'tasks:', '  noop: { builtin: noop }', '  true: { command: [/bin/true] }', 'schedules:'];
   if (scenario === 'burst') {
     for (let i = 0; i < 10_000; i++) lines.push(`  - { name: b${i}, cron: "${i % 10}/10 * * * * *", task: noop }`);
   } else {

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { OffsetClock } from '../clock.js';
 import { UsageError } from '../errors.js';
@@ -56,7 +57,7 @@ it at once, with exit status 128 + the signal's number.`,
           // Still starting (a store that does not answer can hold it there): the first signal
           // stops it once it is up, a second one ends the process now, as the signal would have.
           log.info({ signal: sig }, signals === 1 ? 'stopping once started (a second signal stops at once)' : 'stopping now');
-          if (signals > 1) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+          if (signals > 1) process.exit(128 + constants.signals[sig]);
           return;
         }
         log.info({ signal: sig }, signals === 1 ? 'stopping gracefully' : 'stopping now');

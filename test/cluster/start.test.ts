@@ -48,7 +48,9 @@ describe('nodes starting together on an empty database', () => {
         await holder.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['cronfleet.migrate.public']);
         const node = await cluster.start('early', { waitRegistered: false });
         const waiting = async () =>
-          Number((await holder.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0].n) > 0;
+          Number(
+            (await holder.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).rows[0].n,
+          ) > 0;
         await waitFor('the node to wait for the migration lock', waiting, 30_000);
         for (let i = 1; i <= signals; i++) {
           node.kill('SIGTERM');

@@ -1,5 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { statFields, statLineFields } from '../../src/proc.js';
+import { isSameProcessAlive, statLineFields } from '../../src/proc.js';
 
 /** Polls `cond` until it holds; fails with `what` when it never does within `timeoutMs`. */
 export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
@@ -10,16 +10,12 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_
   }
 }
 
-/** Fields of /proc/<pid>/stat after the command name, or null when the process is gone. */
-export const procStat = statFields;
-
 /** Gone, or a zombie waiting for a parent that is not ours to reap it: either way not running. */
 export function isDead(pid: number): boolean {
-  const stat = procStat(pid);
-  return stat === null || stat[0] === 'Z';
+  return !isSameProcessAlive(pid, null, null);
 }
 
-/** nice is field 19 of /proc/<pid>/stat; procStat starts at field 3 (state). */
+/** nice is field 19 of /proc/<pid>/stat; statLineFields starts at field 3 (state). */
 export function niceOfStatLine(line: string): number {
   return Number(statLineFields(line)[16]);
 }

@@ -6,7 +6,8 @@ import { launcherFor, type HelperLauncher } from '../../src/executor/launcher.js
 import { prestartCommand } from '../../src/executor/process.js';
 import { startTask } from '../../src/executor/run-task.js';
 import type { CommandTask, TaskStartOptions } from '../../src/executor/task.js';
-import { findGate, isDead, niceOfStatLine, procStat, waitFor } from './helpers.js';
+import { statFields } from '../../src/proc.js';
+import { findGate, isDead, niceOfStatLine, waitFor } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cronfleet-process-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -85,7 +86,7 @@ describe.each(['helper', 'inline'] as const)('launched %s', (mode) => {
       const h = start(cmd(['sh', '-c', 'sh -c "cat /proc/self/stat"; exec sleep 1000'], { nice: 7 }), { killGraceMs: 1000 });
       await waitFor('the grandchild stat line', () => h.tails().stdout.includes('\n'));
       expect(niceOfStatLine(h.tails().stdout)).toBe(expected);
-      const leader = procStat(h.pid!);
+      const leader = statFields(h.pid!);
       expect(leader && Number(leader[16])).toBe(expected);
       h.cancel('test over');
       expect((await h.done).cancelled).toBe(true);
@@ -265,7 +266,7 @@ describe.each(['helper', 'inline'] as const)('launched %s', (mode) => {
       const g = prestart(cmd(['/bin/sh', '-c', `date +%s%3N > ${marker}; cat; echo "$GATED"`]), { env: { GATED: 'yes' } });
       const gate = await gateOf(marker);
       // Forked and waiting: the program has not run, and the run has no pid of its own yet.
-      expect(procStat(gate)?.[0]).toBe('S');
+      expect(statFields(gate)?.[0]).toBe('S');
       expect(existsSync(marker)).toBe(false);
       expect(g.handle.pid).toBeNull();
       const before = Date.now();

@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { statFields } from '../../../src/proc.js';
+import { isSameProcessAlive } from '../../../src/proc.js';
 import { DatagramReceiver } from '../../syslog/receiver.js';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
@@ -92,6 +92,5 @@ export async function waitUntil(pred: () => boolean, what: string, timeoutMs = 2
 
 /** True while /proc/<pid> names a process that has not finished (zombies count as finished). */
 export function running(pid: number): boolean {
-  const state = statFields(pid)?.[0];
-  return state !== undefined && state !== 'Z' && state !== 'X';
+  return isSameProcessAlive(pid, null, null);
 }
