@@ -24,6 +24,13 @@ const START_SLICE_MS = 50;
 const NO_OPTIONS: TaskStartOptions = {};
 /** Most command runs forked behind a gate ahead of their instant at once; later ones fork at it. */
 const MAX_GATES = 64;
+/**
+ * A run handed over unwritten (Run.deferred) that is still going this long after its start is
+ * written `running` at the next heartbeat: from then on it is listed, its output is copied and it
+ * can be cancelled like any other. Most runs of a busy node end well within it and are written
+ * once, finished.
+ */
+const DEFERRED_WRITE_AFTER_MS = 1_000;
 
 export interface ExecutorOptions {
   store: Store;
@@ -106,6 +113,20 @@ export class Executor {
   private draining = false;
   private readonly idle = new Set<() => void>();
   private readonly counts = { claimed: 0, lostSwept: 0, errors: 0 };
+  /**
+   * This node's deferral epoch as the store last said (HeartbeatResult.deferEpoch); null until
+   * it said, and on a store that does not defer: runs are then always written as claimed.
+   */
+  private deferEpoch: number | null = null;
+  /** Runs handed over unwritten and not yet finished, with the epoch each was deferred in. */
+  private readonly unwritten = new Map<number, { run: Run; epoch: number }>();
+  /** Claims under way that allow deferring, each with the instant its fires are created at. */
+  private readonly offers = new Map<FireClaim, number>();
+  /**
+   * The `since` the last heartbeat sent (HeartbeatRequest.deferred): a claim for fires created
+   * before it may not defer, or a sweep starting from it would miss them.
+   */
+  private deferredFloor = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: ExecutorOptions) {
     this.results = new ResultQueue(opts.store, opts.log);
@@ -212,10 +233,25 @@ export class Executor {
    * What this node takes of the runs its scheduler is creating (see FireOptions.claim): as much
    * as a claim now would, or nothing while a peer is less loaded or this node is draining.
    */
-  fireClaim(): FireClaim | null {
+  fireClaim(firesAt: number): FireClaim | null {
     const room = this.opts.concurrency - this.busy;
     if (room <= 0 || this.isDraining || this.claimDelayMs > 0 || this.opts.tasks.size === 0) return null;
-    return this.claimOf(room, this.opts.clock.now());
+    const claim = this.claimOf(room, this.opts.clock.now());
+    if (this.deferEpoch !== null && firesAt >= this.deferredFloor) {
+      claim.defer = { epoch: this.deferEpoch };
+      this.offers.set(claim, firesAt);
+    }
+    return claim;
+  }
+
+  /** The answer to a fireClaim: the runs the scheduler got for it (none if its store call failed). */
+  takeClaimed(runs: Run[], claim: FireClaim): void {
+    this.offers.delete(claim);
+    const epoch = claim.defer?.epoch;
+    if (epoch !== undefined) {
+      for (const run of runs) if (run.deferred) this.unwritten.set(run.id, { run, epoch });
+    }
+    this.take(runs);
   }
 
   /** What this node claims with `room` free at `now`: its tasks and tags, runs due within its prefetch. */
@@ -360,7 +396,11 @@ export class Executor {
     if (log.isLevelEnabled('info')) {
       log.info({ run: run.id, schedule: run.schedule, task: run.task, attempt: run.attempt, pid: handle.pid, lateMs: clock.now() - run.scheduledAt }, 'run started');
     }
-    if (logPath) {
+    if (run.deferred) {
+      // Written with the run, whenever that is.
+      run.startedAt = clock.now();
+      run.logPath = logPath ?? null;
+    } else if (logPath) {
       store.setRunLogPath(run.id, logPath).catch((err: unknown) => log.warn({ run: run.id, err: (err as Error).message }, 'could not record the log path'));
     }
     handle.done.then(
@@ -435,7 +475,10 @@ export class Executor {
     output: FinishRequest['output'],
     startedAt?: number,
   ): void {
+    const deferred = run.deferred ? this.unwritten.get(run.id) : undefined;
+    this.unwritten.delete(run.id);
     this.results.add({
+      ...(deferred && { deferred }),
       runId: run.id,
       node: this.opts.node.name,
       ...(startedAt !== undefined && { startedAt }),
@@ -456,12 +499,16 @@ export class Executor {
     const lateMs = previousBeat === null ? 0 : now - previousBeat - this.opts.heartbeatMs;
     this.lastBeatAt = now;
     const began = performance.now();
+    const deferred = this.deferredBeat(now);
     const res = await store.heartbeat({
       node,
       clockSkewMs: this.opts.clockSkewMs?.() ?? 0,
       // Ended runs whose results wait to be written are still `running` in the store: a lease that
       // lapsed while the result waited would get them swept lost, and the result thrown away.
-      runIds: [...this.active.keys(), ...this.held.keys(), ...this.results.pendingRunIds()],
+      // Runs never written have no lease to renew.
+      runIds: this.unwritten.size === 0
+        ? [...this.active.keys(), ...this.held.keys(), ...this.results.pendingRunIds()]
+        : [...this.active.keys(), ...this.held.keys()].filter((id) => !this.unwritten.has(id)).concat(this.results.pendingRunIds()),
       leaseMs: this.opts.leaseMs,
       now,
       executing: this.active.size,
@@ -469,7 +516,9 @@ export class Executor {
       // still outlasts the next beat by about leaseMs − 2 × heartbeat, a third of a lease or more.
       // At 10,000 runs a second, nearly every run held at a beat was claimed since the last one.
       ...(previousBeat !== null && this.opts.leaseMs >= 3 * this.opts.heartbeatMs && { renewBefore: previousBeat + this.opts.leaseMs + 1 }),
+      ...(deferred && { deferred }),
     });
+    this.afterDeferredBeat(deferred, res.deferEpoch, res.written ?? []);
     for (const id of res.cancel) {
       const waiting = this.held.get(id);
       if (waiting) {
@@ -501,6 +550,49 @@ export class Executor {
   }
 
   /**
+   * What a heartbeat says of this node's unwritten runs: how far back their fires may go (the
+   * earliest of the claims under way, of the runs held unwritten and of their results waiting),
+   * and which have gone on long enough to be written.
+   */
+  private deferredBeat(now: number): { epoch: number; since: number; write: Run[] } | undefined {
+    if (this.deferEpoch === null) return undefined;
+    let since = Math.max(now, this.deferredFloor);
+    for (const at of this.offers.values()) since = Math.min(since, at);
+    const write: Run[] = [];
+    for (const { run } of this.unwritten.values()) {
+      since = Math.min(since, run.createdAt);
+      if (this.active.has(run.id) && run.startedAt !== null && now - run.startedAt >= DEFERRED_WRITE_AFTER_MS) write.push(run);
+    }
+    const waiting = this.results.deferredSince();
+    if (waiting !== null) since = Math.min(since, waiting);
+    // Set before the beat goes: a claim made while it is on its way may not defer fires older than it.
+    this.deferredFloor = since;
+    return { epoch: this.deferEpoch, since, write };
+  }
+
+  private afterDeferredBeat(sent: { epoch: number } | undefined, epoch: number | undefined, written: number[]): void {
+    for (const id of written) {
+      const entry = this.unwritten.get(id);
+      this.unwritten.delete(id);
+      if (entry) delete entry.run.deferred;
+    }
+    if (epoch === undefined) return;
+    if (sent !== undefined && epoch !== sent.epoch) {
+      // A peer took this node for dead and its unwritten runs for lost (they are retried): none is its own any more.
+      this.opts.log.warn({ runs: this.unwritten.size, epoch }, 'runs this node held unwritten were swept lost by a peer; stopping them');
+      for (const [id, entry] of this.unwritten) {
+        if (entry.epoch === epoch) continue;
+        this.unwritten.delete(id);
+        this.unhold(id);
+        const active = this.active.get(id);
+        if (active) active.revoked = true;
+        this.stopRun(id, 'taken for lost while this node was out of reach');
+      }
+    }
+    this.deferEpoch = epoch;
+  }
+
+  /**
    * What the heartbeat used to do after renewing the leases, in a loop of its own: on a busy store
    * a result batch or a sweep could hold the next renewal back by seconds, long enough for this
    * node's own leases to run out.
@@ -521,6 +613,8 @@ export class Executor {
 
   private async flushOutputs(): Promise<void> {
     for (const entry of this.active.values()) {
+      // Not written yet: its output goes with it.
+      if (entry.run.deferred) continue;
       const tails = entry.handle.tails();
       // Compared by content: a quiet run whose tails are full would otherwise be rewritten every second.
       if (tails.stdout === entry.flushed.stdout && tails.stderr === entry.flushed.stderr) continue;
@@ -593,6 +687,11 @@ export class Executor {
     await Promise.all(this.timers.map((t) => t.stop()));
     this.timers = [];
     await this.results.flush();
+    if (this.results.deferredSince() !== null) {
+      // Those runs exist only as their fires: the registration says where a sweep finds them.
+      this.opts.log.warn({}, 'results of runs never written could not be recorded; this node stays registered so that a peer records them lost');
+      return;
+    }
     await this.opts.store.deregisterNode(this.opts.node.name, this.opts.clock.now());
   }
 

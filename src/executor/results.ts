@@ -38,9 +38,25 @@ export class ResultQueue {
     private readonly log: Logger,
   ) {}
 
-  /** Runs whose results wait here: they are still `running` in the store, and their leases must hold. */
+  /**
+   * Runs whose results wait here: they are still `running` in the store, and their leases must
+   * hold. Runs never written (FinishRequest.deferred) have no lease.
+   */
   pendingRunIds(): number[] {
-    return [...this.pending, ...[...this.inFlight.keys()].flat()].map((r) => r.runId);
+    return this.waiting().flatMap((r) => (r.deferred === undefined ? [r.runId] : []));
+  }
+
+  /** The earliest creation among the runs never written whose results wait here (null: none). */
+  deferredSince(): number | null {
+    let since: number | null = null;
+    for (const r of this.waiting()) {
+      if (r.deferred !== undefined && (since === null || r.deferred.run.createdAt < since)) since = r.deferred.run.createdAt;
+    }
+    return since;
+  }
+
+  private waiting(): FinishRequest[] {
+    return [...this.pending, ...[...this.inFlight.keys()].flat()];
   }
 
   add(req: FinishRequest): void {

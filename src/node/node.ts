@@ -132,8 +132,8 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
       misfireGraceMs: cfg.scheduler.misfireGraceMs,
       leadMs: cfg.scheduler.leadMs,
       // The executor takes the runs it would claim next as their fires are made: no claim each.
-      claim: () => executor.fireClaim(),
-      onClaimed: (runs) => executor.take(runs),
+      claim: (now) => executor.fireClaim(now),
+      onClaimed: (runs, claim) => executor.takeClaimed(runs, claim),
       markPlanned: (mark) => store.markPlanned(info.name, mark),
       // Live nodes that run a scheduler share the scheduling; one whose heartbeat lapses loses its share.
       peers: async () => {

@@ -47,8 +47,9 @@ export interface SchedulerOptions {
    * The runs this node's executor takes as their fires are created (asked before each store
    * call, see FireOptions.claim), and where the runs it got go. Without it, every run is queued.
    */
-  claim?: () => FireClaim | null;
-  onClaimed?: (runs: Run[]) => void;
+  claim?: (now: number) => FireClaim | null;
+  /** Called once for each claim returned, with the runs got (none if the store call failed). */
+  onClaimed?: (runs: Run[], claim: FireClaim) => void;
   /**
    * Where this scheduler says, after each pass, how far it has planned its share (a PlannedMark).
    * Peers read it (Peer.planned) and leave a share to an owner that keeps saying so, however
@@ -379,7 +380,7 @@ export class Scheduler {
     // A fire makes at most one run this node may take (the untargeted one, or its own of `all`).
     let claiming = 0;
     const apply = async (batch: FirePlan[]): Promise<void> => {
-      const offer = this.opts.claim?.() ?? null;
+      const offer = this.opts.claim?.(now) ?? null;
       const fires = batch.reduce((n, p) => n + p.fires.length, 0);
       const limit = Math.min(fires, (offer?.limit ?? 0) - claiming);
       const claim = offer && limit > 0 ? { ...offer, limit } : null;
@@ -389,10 +390,13 @@ export class Scheduler {
         result = await this.opts.store.createDueFires(batch, { now, nodeTtlMs: this.opts.nodeTtlMs, node: this.opts.node, ...(claim && { claim }) });
       } finally {
         claiming -= claim?.limit ?? 0;
+        // An offer is always answered, with no runs when the call failed (the executor counts
+        // offers out: see Executor.fireClaim).
+        if (offer && !result) this.opts.onClaimed?.([], offer);
       }
-      if (claim) {
-        const mine = result.fires.flatMap((f) => f.runs.filter((r) => r.status === 'running' && r.node === this.opts.node));
-        if (mine.length > 0) this.opts.onClaimed?.(mine);
+      if (offer) {
+        const mine = claim ? result.fires.flatMap((f) => f.runs.filter((r) => r.status === 'running' && r.node === this.opts.node)) : [];
+        this.opts.onClaimed?.(mine, offer);
       }
       const byName = new Map(batch.map((p) => [p.schedule, p]));
       for (const name of result.applied) {

@@ -92,6 +92,12 @@ export interface Run {
   logPath: string | null;
   /** True for a fire made by `trigger` rather than by the schedule. */
   manual: boolean;
+  /**
+   * Set on a run that createDueFires handed to its creator without writing it (FireClaim.defer):
+   * only its fire is stored until the node writes it, finished or still going. Never set on a
+   * run read from the store.
+   */
+  deferred?: true;
 }
 
 export interface RunOutput {
@@ -222,7 +228,17 @@ export interface FireOptions {
 }
 
 /** What the creator of fires claims of their runs at once (see FireOptions.claim). */
-export type FireClaim = Pick<ClaimRequest, 'tasks' | 'tags' | 'limit' | 'leaseMs'> & { dueBy: number };
+export type FireClaim = Pick<ClaimRequest, 'tasks' | 'tags' | 'limit' | 'leaseMs'> & {
+  dueBy: number;
+  /**
+   * The creator may be handed its claimed runs unwritten (Run.deferred): a run that ends soon is
+   * then written once, finished, instead of inserted `running` and updated at its end. `epoch`
+   * is the node's deferral epoch (HeartbeatResult.deferEpoch): once a sweep has taken the node's
+   * unwritten runs for lost, the epoch moves and runs are no longer deferred under the old one.
+   * A store may ignore it and write the runs as always.
+   */
+  defer?: { epoch: number };
+};
 
 /** A run that did not come from a schedule's fire (a job a gearman server handed over). */
 export interface ExternalRunRequest {
@@ -253,6 +269,12 @@ export interface FinishRequest {
   reason: string | null;
   output: RunOutput;
   now: number;
+  /**
+   * The run as createDueFires handed it over, for a run never written (Run.deferred): the result
+   * is written as a new row, under the epoch it was deferred in, or not at all once a sweep took
+   * it for lost (epoch moved).
+   */
+  deferred?: { run: Run; epoch: number };
 }
 
 export interface FinishResult {
@@ -276,6 +298,14 @@ export interface HeartbeatRequest {
   renewBefore?: number;
   /** Tasks the node is executing right now (see NodeRecord.executing). */
   executing?: number;
+  /**
+   * The node's unwritten runs (Run.deferred), under its epoch: `since` is at or before the
+   * creation of every fire whose run it may hold unwritten, so a sweep after its death looks for
+   * them among the fires it created since; `write` are deferred runs still going that it writes
+   * now, `running` with a lease, to be seen and cancellable like any other. Both apply only while
+   * the stored epoch is `epoch`.
+   */
+  deferred?: { epoch: number; since: number; write: Run[] };
 }
 
 export interface HeartbeatResult {
@@ -284,6 +314,13 @@ export interface HeartbeatResult {
   /** Runs in `runIds` that are no longer this node's (swept lost, finished elsewhere): stop them. */
   revoked: number[];
   draining: boolean;
+  /**
+   * The node's deferral epoch, on a store that defers runs (FireClaim.defer); absent on one that
+   * does not. A value other than the one the node sent means its unwritten runs were swept lost.
+   */
+  deferEpoch?: number;
+  /** Of `deferred.write`, the runs written (none when the epoch had moved). */
+  written?: number[];
 }
 
 export interface RunFilter {

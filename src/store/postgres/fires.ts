@@ -2,7 +2,7 @@ import { ConflictError, NotFoundError, StoreError } from '../../errors.js';
 import { planFireRuns, type NewFire, type NodeLiveness } from '../fire-runs.js';
 import { NEW_RUN_COLUMNS, type NewRun } from '../retry.js';
 import { FIRE_SCHEDULE_COLUMNS, bool, fireScheduleFromRow, num, qualified, scheduleFromRow, stringList, type Row } from '../rows.js';
-import type { CreatedFire, FireBatchResult, FireOptions, FirePlan, Run } from '../types.js';
+import type { CreatedFire, FireBatchResult, FireOptions, FirePlan, Run, RunOutput } from '../types.js';
 import { preparedRows, rows, type Q } from './db.js';
 import { recordSource, type RecordField } from './records.js';
 
@@ -101,10 +101,61 @@ async function makeRuns(c: Q, fires: NewFire[], opts: FireOptions): Promise<Crea
       [plan.requestCancel.map((x) => x.id), plan.requestCancel.map((x) => x.reason)],
     );
   }
-  const inserted = await insertRuns(c, plan.runs.map((r) => r.run));
+  const deferred = await deferRuns(c, plan.runs.filter((r) => isDeferrable(fires[r.fire]!, r.run, opts)), opts);
+  const written = deferred.size === 0 ? plan.runs : plan.runs.filter((r) => !deferred.has(r.run));
+  const inserted = await insertRuns(c, written.map((r) => r.run));
   const out: CreatedFire[] = fires.map((f) => ({ schedule: f.schedule.name, scheduledAt: f.scheduledAt, manual: f.manual, runs: [] }));
-  for (let i = 0; i < inserted.length; i++) out[plan.runs[i]!.fire]!.runs.push(inserted[i]!);
+  for (const r of plan.runs) {
+    if (deferred.has(r.run)) out[r.fire]!.runs.push(r.run as Run);
+  }
+  for (let i = 0; i < inserted.length; i++) out[written[i]!.fire]!.runs.push(inserted[i]!);
   return out;
+}
+
+/**
+ * How far behind its instant a run may be and still be deferred: the sweep that looks for a dead
+ * node's unwritten runs reads the runs of the instants its latest fires hold, which a fire caught
+ * up from long ago would stretch across the whole history.
+ */
+const DEFER_MAX_AGE_MS = 5_000;
+
+/**
+ * A run its creator claimed may go unwritten (FireClaim.defer) when nothing else looks for it
+ * until it ends: `forbid` and `replace` look up a schedule's active runs in the store.
+ */
+function isDeferrable(fire: NewFire, run: NewRun, opts: FireOptions): boolean {
+  return (
+    opts.claim?.defer !== undefined &&
+    run.status === 'running' &&
+    run.node === opts.node &&
+    fire.schedule.concurrency === 'allow' &&
+    run.scheduledAt >= opts.now - DEFER_MAX_AGE_MS
+  );
+}
+
+/**
+ * Gives `runs` their ids without writing them, if the node's deferral epoch is still the one its
+ * claim names; returns the runs deferred (none otherwise: they are written as always).
+ * The node's row is locked FOR KEY SHARE until COMMIT: a sweep taking the node's unwritten runs
+ * for lost locks it FOR UPDATE, so either it sees these fires, or this sees the epoch it moved.
+ * Heartbeats and marks (no key change) do not wait on it.
+ */
+async function deferRuns(c: Q, runs: Array<{ run: NewRun }>, opts: FireOptions): Promise<Set<NewRun>> {
+  const defer = opts.claim?.defer;
+  if (runs.length === 0 || defer === undefined) return new Set();
+  const ok = await preparedRows(
+    c,
+    'SELECT 1 FROM nodes WHERE name = $1 AND defer_epoch = $2 AND deferred_since <= $3 FOR KEY SHARE',
+    [opts.node, defer.epoch, opts.now],
+  );
+  if (ok.length === 0) return new Set();
+  const ids = await preparedRows(c, "SELECT nextval('runs_id_seq') AS id FROM generate_series(1, $1::int4)", [runs.length]);
+  runs.forEach(({ run }, i) => {
+    const r = run as Run;
+    r.id = num(ids[i]!.id);
+    r.deferred = true;
+  });
+  return new Set(runs.map((r) => r.run));
 }
 
 /** A new run's fields, in NEW_RUN_COLUMNS order, as recordSource sends them. */
@@ -139,6 +190,37 @@ export async function insertRuns(c: Q, runs: NewRun[]): Promise<Run[]> {
     stored.id = num(row.id);
     return stored;
   });
+}
+
+/** A deferred run's fields as it is written at last: its id and output too. */
+const WRITTEN_RUN_FIELDS: readonly RecordField[] = [['id', 'int8'], ...RUN_FIELDS, ['stdout', 'text'], ['stderr', 'text']];
+
+/**
+ * Writes runs that createDueFires deferred (Run.deferred), under the ids they were given then,
+ * as they are now: still `running` with a lease (a heartbeat writes a run that goes on), or
+ * finished with their output. A heartbeat's write and a result may cross: a run already written
+ * is left as it is by the first, and finished by the second if it is still `running` on the same
+ * node (not swept lost meanwhile). Returns the ids written or finished.
+ */
+export async function insertDeferredRuns(c: Q, runs: Array<Run & RunOutput>, mode: 'running' | 'finished'): Promise<number[]> {
+  if (runs.length === 0) return [];
+  const src = recordSource(WRITTEN_RUN_FIELDS, runs as unknown as Array<Record<string, unknown>>);
+  const written = await preparedRows(
+    c,
+    `INSERT INTO runs AS r (id, ${NEW_RUN_COLUMNS}, stdout, stderr) OVERRIDING SYSTEM VALUE
+     SELECT ${WRITTEN_RUN_FIELDS.map(([key]) => src.field[key]).join(', ')} FROM ${src.from}
+     ON CONFLICT (id) DO ${
+       mode === 'running'
+         ? 'NOTHING'
+         : `UPDATE SET status = excluded.status, finished_at = excluded.finished_at, exit_code = excluded.exit_code,
+             signal = excluded.signal, reason = excluded.reason, stdout = excluded.stdout, stderr = excluded.stderr,
+             lease_until = NULL, started_at = excluded.started_at, log_path = excluded.log_path
+           WHERE r.status = 'running' AND r.node = excluded.node`
+     }
+     RETURNING r.id`,
+    src.params,
+  );
+  return written.map((row) => num(row.id));
 }
 
 export async function loadNodes(c: Q): Promise<NodeLiveness[]> {

@@ -1,14 +1,19 @@
 import { NotFoundError } from '../../errors.js';
-import { listNodesSql, nodeFromRow, num } from '../rows.js';
-import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord, PlannedMark } from '../types.js';
-import { preparedRows, rows, type PgDb, type Q } from './db.js';
+import { listNodesSql, nodeFromRow, num, type Row } from '../rows.js';
+import type { HeartbeatRequest, HeartbeatResult, NodeInfo, NodeRecord, PlannedMark, Run, RunOutput } from '../types.js';
+import { insertDeferredRuns } from './fires.js';
+import { preparedRows, type PgDb, type Q } from './db.js';
 
 // Skew ($9) and executing ($11) are kept as they were when the caller does not say (a registration).
+// The node's unwritten runs reach back to $13 (HeartbeatRequest.deferred) only under epoch $12:
+// a node that does not know the epoch has moved cannot undo the sweep that moved it.
 const UPSERT_NODE = `INSERT INTO nodes (name, host, pid, version, tasks, tags, started_at, heartbeat_at, clock_skew_ms, scheduler, executing)
   VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, coalesce($9, 0), $10, $11)
   ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, tasks = excluded.tasks,
     tags = excluded.tags, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, scheduler = excluded.scheduler,
-    clock_skew_ms = coalesce($9, nodes.clock_skew_ms), executing = coalesce($11, nodes.executing)`;
+    clock_skew_ms = coalesce($9, nodes.clock_skew_ms), executing = coalesce($11, nodes.executing),
+    deferred_since = CASE WHEN nodes.defer_epoch = $12::int4 THEN $13::int8 ELSE nodes.deferred_since END
+  RETURNING draining, defer_epoch`;
 
 /**
  * Of the runs the node says it holds ($3), those still `running` on it get a new lease when theirs
@@ -55,13 +60,26 @@ export class PgNodes {
       // node's beat carries tens of thousands of them.
       const ids = `{${req.runIds.join(',')}}`;
       const answer = await preparedRows(c, RENEW_LEASES, [req.now + req.leaseMs, req.node.name, ids, req.renewBefore ?? Number.MAX_SAFE_INTEGER]);
-      await upsertNode(c, req.node, req.now, req.clockSkewMs, req.executing ?? null);
-      const [node] = await rows(c, 'SELECT draining FROM nodes WHERE name = $1', [req.node.name]);
+      const node = await upsertNode(c, req.node, req.now, req.clockSkewMs, req.executing ?? null, req.deferred);
+      const deferEpoch = Number(node.defer_epoch);
+      // The node's row is now locked until COMMIT: no sweep moves the epoch between this check and the writes.
+      const write = req.deferred?.epoch === deferEpoch ? req.deferred.write : [];
+      const written = await insertDeferredRuns(
+        c,
+        write.map((r) => {
+          const run: Run & RunOutput = { ...r, status: 'running', node: req.node.name, leaseUntil: req.now + req.leaseMs, stdout: '', stderr: '' };
+          delete run.deferred;
+          return run;
+        }),
+        'running',
+      );
       const idsWhere = (cancel: boolean): number[] => answer.filter((r) => r.cancel === cancel).map((r) => num(r.id)).sort((a, b) => a - b);
       return {
         cancel: idsWhere(true),
         revoked: idsWhere(false),
-        draining: node?.draining === true,
+        draining: node.draining === true,
+        deferEpoch,
+        ...(req.deferred && { written }),
       };
     });
   }
@@ -84,6 +102,10 @@ export class PgNodes {
   }
 }
 
-async function upsertNode(c: Q, info: NodeInfo, now: number, skew: number | null, executing: number | null): Promise<void> {
-  await c.query(UPSERT_NODE, [info.name, info.host, info.pid, info.version, info.tasks, info.tags, info.startedAt, now, skew, info.scheduler ?? true, executing]);
+async function upsertNode(c: Q, info: NodeInfo, now: number, skew: number | null, executing: number | null, deferred?: HeartbeatRequest['deferred']): Promise<Row> {
+  const { rows: [row] } = await c.query(UPSERT_NODE, [
+    info.name, info.host, info.pid, info.version, info.tasks, info.tags, info.startedAt, now, skew, info.scheduler ?? true, executing,
+    deferred?.epoch ?? null, deferred?.since ?? null,
+  ]);
+  return row as Row;
 }

@@ -1,11 +1,11 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { deadNodeReason, deadTargetReason, leaseExpiredReason } from '../lost-reasons.js';
-import { retryOf } from '../retry.js';
+import { newRun, retryOf } from '../retry.js';
 import { RUN_COLUMNS, num, qualified, runFromRow, scheduleFromRow, storableOutput } from '../rows.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
 import { preparedRows, rows, type Q } from './db.js';
 import { recordSource, type RecordField } from './records.js';
-import { insertRuns } from './fires.js';
+import { insertDeferredRuns, insertRuns } from './fires.js';
 
 /** Claimable by a node: queued, a task it offers, and meant for it by name or tag (or anyone). */
 const CLAIMABLE =
@@ -81,17 +81,63 @@ export function finishRunsStatement(reqs: FinishRequest[]): { text: string; valu
  * applied gets its retry as the schedule's policy says.
  */
 export async function finishRunsTx(c: Q, reqs: FinishRequest[]): Promise<FinishResult[]> {
-  const finish = finishRunsStatement(reqs);
-  const applied = await preparedRows(c, finish.text, finish.values);
-  const ids = new Set(applied.map((r) => num(r.id)));
+  const stored = reqs.filter((r) => r.deferred === undefined);
+  const ids = new Set<number>();
+  if (stored.length > 0) {
+    const finish = finishRunsStatement(stored);
+    for (const r of await preparedRows(c, finish.text, finish.values)) ids.add(num(r.id));
+  }
+  const ended: Run[] = [];
+  for (const run of await writeDeferredResults(c, reqs.filter((r) => r.deferred !== undefined))) {
+    ids.add(run.id);
+    ended.push(run);
+  }
   const retrying = reqs.filter((r) => ids.has(r.runId) && (r.status === 'failed' || r.status === 'timed_out'));
   const retries = new Map<number, Run>();
   if (retrying.length > 0) {
     const endedAt = new Map(retrying.map((r) => [r.runId, r.now]));
-    const ended = (await rows(c, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = ANY($1::int8[])`, [[...endedAt.keys()]])).map(runFromRow);
-    for (const retry of await retryRuns(c, ended, (run) => endedAt.get(run.id)!)) retries.set(retry.previousId, retry.run);
+    const known = new Set(ended.map((r) => r.id));
+    const read = [...endedAt.keys()].filter((id) => !known.has(id));
+    if (read.length > 0) ended.push(...(await rows(c, `SELECT ${RUN_COLUMNS} FROM runs WHERE id = ANY($1::int8[])`, [read])).map(runFromRow));
+    const again = ended.filter((r) => endedAt.has(r.id));
+    for (const retry of await retryRuns(c, again, (run) => endedAt.get(run.id)!)) retries.set(retry.previousId, retry.run);
   }
   return reqs.map((r) => ({ applied: ids.has(r.runId), retry: retries.get(r.runId) ?? null }));
+}
+
+/**
+ * Writes the results of runs never written (FinishRequest.deferred) as new rows, each under the
+ * epoch it was deferred in: results of a node whose unwritten runs a sweep has since taken for
+ * lost (the epoch moved) are not written. The node's row is locked FOR KEY SHARE until COMMIT,
+ * against such a sweep (see deferRuns). Returns the runs written, as stored.
+ */
+async function writeDeferredResults(c: Q, reqs: FinishRequest[]): Promise<Run[]> {
+  if (reqs.length === 0) return [];
+  const epochs = new Map<string, number | null>();
+  for (const r of reqs) {
+    if (epochs.has(r.node)) continue;
+    const [row] = await rows(c, 'SELECT defer_epoch FROM nodes WHERE name = $1 FOR KEY SHARE', [r.node]);
+    epochs.set(r.node, row ? Number(row.defer_epoch) : null);
+  }
+  const runs = reqs
+    .filter((r) => epochs.get(r.node) === r.deferred!.epoch)
+    .map((r) => {
+      const { stdout, stderr } = storableOutput(r.output);
+      const run: Run = {
+        ...r.deferred!.run,
+        status: r.status,
+        finishedAt: r.now,
+        startedAt: r.startedAt ?? r.deferred!.run.startedAt,
+        leaseUntil: null,
+        exitCode: r.exitCode,
+        signal: r.signal,
+        reason: r.reason,
+      };
+      delete run.deferred;
+      return Object.assign(run, { stdout, stderr });
+    });
+  const written = new Set(await insertDeferredRuns(c, runs, 'finished'));
+  return runs.filter((r) => written.has(r.id));
 }
 
 /**
@@ -154,6 +200,16 @@ export async function sweepLostRunsTx(c: Q, now: number, nodeTtlMs: number): Pro
     ],
     now,
   );
+  // Runs a dead node held unwritten (Run.deferred): their fires are all that is stored of them.
+  const deferring = await rows(
+    c,
+    'SELECT name, heartbeat_at, deferred_since FROM nodes WHERE heartbeat_at < $1 AND deferred_since IS NOT NULL ORDER BY name FOR UPDATE SKIP LOCKED',
+    [now - nodeTtlMs],
+  );
+  for (const n of deferring) {
+    const name = String(n.name);
+    lost.push(...(await loseDeferred(c, name, num(n.deferred_since), deadNodeReason(name, num(n.heartbeat_at), nodeTtlMs), now)));
+  }
   const retries = (await retryRuns(c, lost, now)).map((r) => r.run);
   // A queued run for one dead node is not retried: the retry would wait for the same node.
   const orphans = await rows(
@@ -183,7 +239,57 @@ export async function recoverNodeRunsTx(c: Q, node: string, now: number): Promis
   const ids = await rows(c, "SELECT id FROM runs WHERE status = 'running' AND node = $1 ORDER BY id FOR UPDATE", [node]);
   const reason = `node "${node}" restarted while the run was running`;
   const lost = await loseRunning(c, ids.map((r) => num(r.id)), ids.map(() => reason), now);
+  const [self] = await rows(c, 'SELECT deferred_since FROM nodes WHERE name = $1 AND deferred_since IS NOT NULL FOR UPDATE', [node]);
+  if (self) lost.push(...(await loseDeferred(c, node, num(self.deferred_since), reason, now)));
   return { lost, retries: (await retryRuns(c, lost, now)).map((r) => r.run) };
+}
+
+/**
+ * The fires `node` created since `since` that have no run for it: its runs it held unwritten
+ * (Run.deferred) when it died. The runs stored for the instants those fires span are read once
+ * (a fire of `all` has runs for other nodes too: only an untargeted one or the node's own counts).
+ */
+export const UNWRITTEN_FIRES = `WITH f AS MATERIALIZED (
+    SELECT schedule, scheduled_at, manual, created_at FROM fires WHERE created_by = $1 AND created_at >= $2),
+  span AS (SELECT min(scheduled_at) AS lo, max(scheduled_at) AS hi FROM f),
+  r AS MATERIALIZED (
+    SELECT runs.schedule, runs.scheduled_at FROM runs, span
+    WHERE runs.scheduled_at BETWEEN span.lo AND span.hi AND (runs.target_node IS NULL OR runs.target_node = $1))
+  SELECT f.schedule, f.scheduled_at, f.manual, f.created_at, s.task, s.target_kind, s.target_tag, s.timeout_ms
+  FROM f JOIN schedules s ON s.name = f.schedule
+  WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.schedule = f.schedule AND r.scheduled_at = f.scheduled_at)
+  ORDER BY f.scheduled_at, f.schedule`;
+
+/**
+ * Records as `lost` the runs `node` held unwritten, then moves its deferral epoch: whatever it
+ * still sends under the old one (a node taken for dead while it ran) is refused, not doubled.
+ * The caller holds the node's row FOR UPDATE.
+ */
+async function loseDeferred(c: Q, node: string, since: number, reason: string, now: number): Promise<Run[]> {
+  const unwritten = await rows(c, UNWRITTEN_FIRES, [node, since]);
+  const lost = await insertRuns(
+    c,
+    unwritten.map((f) =>
+      newRun({
+        schedule: String(f.schedule),
+        task: String(f.task),
+        scheduledAt: num(f.scheduled_at),
+        attempt: 1,
+        status: 'lost',
+        targetNode: f.target_kind === 'all' ? node : null,
+        targetTag: f.target_kind === 'tag' ? String(f.target_tag) : null,
+        node,
+        notBefore: num(f.scheduled_at),
+        createdAt: num(f.created_at),
+        finishedAt: now,
+        reason,
+        timeoutMs: f.timeout_ms === null ? null : num(f.timeout_ms),
+        manual: f.manual === true,
+      }),
+    ),
+  );
+  await c.query('UPDATE nodes SET defer_epoch = defer_epoch + 1, deferred_since = NULL WHERE name = $1', [node]);
+  return lost;
 }
 
 export async function cancelRunTx(c: Q, runId: number, reason: string, now: number): Promise<Run> {
