@@ -199,7 +199,7 @@ const WARMUP_MS = 6_000;
  * the highest level. With `prefetch` shorter than `lead`, every run also costs a claim.
  */
 const BURST_LEAD = process.env.CF_BENCH_LEAD ?? '2s';
-const BURST_SETTINGS = { executor: { concurrency: 40_000, prefetch: BURST_LEAD }, scheduler: { lead: BURST_LEAD } };
+const BURST_SETTINGS = { executor: { concurrency: 80_000, prefetch: BURST_LEAD }, scheduler: { lead: BURST_LEAD } };
 
 async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecond) {
   return withDatabase('cf_bench_a', async ({ url, dir }) => {
@@ -312,6 +312,15 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
           takeovers: sum('takeovers'),
           firesInStore: allFires,
           attemptsPerFire: allFires ? Number((sum('plans') / allFires).toFixed(3)) : null,
+        },
+        // How the runs reached the store: each node's executor counts the runs it took as its
+        // scheduler created them, and of those the ones handed over unwritten (written once, at their end).
+        runWrites: {
+          method: "sum over nodes of Executor.stats: runs claimed, of them taken as their fires were created (the rest from the queue), of those deferred (written once, at their end); rows in the runs table",
+          claimed: stats.reduce((a, s) => a + (s?.executor?.claimed ?? 0), 0),
+          atCreation: stats.reduce((a, s) => a + (s?.executor?.atCreation ?? 0), 0),
+          deferred: stats.reduce((a, s) => a + (s?.executor?.deferred ?? 0), 0),
+          runsInStore: Number((await c.query('SELECT count(*) AS n FROM runs')).rows[0].n),
         },
         runSeconds: Math.round((Date.now() - startedAt) / 1000),
       };

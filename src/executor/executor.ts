@@ -31,6 +31,14 @@ const MAX_GATES = 64;
  * once, finished.
  */
 const DEFERRED_WRITE_AFTER_MS = 1_000;
+/**
+ * How far before a heartbeat the `since` it sends reaches at least. A scheduler's pass creates
+ * its fires at the instant it began, and asks for its claims batch by batch as it goes: a claim
+ * for fires older than the last `since` sent may not defer (see fireClaim), and with `since` at
+ * the beat itself every batch sent after a beat that came mid-pass was written as before (at
+ * 24,000 fires a second, two runs in three). A dead node's sweep reads this much more of its fires.
+ */
+const DEFERRED_SINCE_SLACK_MS = 5_000;
 
 export interface ExecutorOptions {
   store: Store;
@@ -112,7 +120,7 @@ export class Executor {
   private stopping = false;
   private draining = false;
   private readonly idle = new Set<() => void>();
-  private readonly counts = { claimed: 0, lostSwept: 0, errors: 0 };
+  private readonly counts = { claimed: 0, atCreation: 0, deferred: 0, lostSwept: 0, errors: 0 };
   /**
    * This node's deferral epoch as the store last said (HeartbeatResult.deferEpoch); null until
    * it said, and on a store that does not defer: runs are then always written as claimed.
@@ -134,7 +142,7 @@ export class Executor {
   }
 
   /** Counters for metrics and benchmarks. */
-  get stats(): { claimed: number; finished: number; lostSwept: number; errors: number } {
+  get stats(): { claimed: number; atCreation: number; deferred: number; finished: number; lostSwept: number; errors: number } {
     return { ...this.counts, finished: this.results.stats.recorded, errors: this.counts.errors + this.results.stats.errors };
   }
 
@@ -247,9 +255,14 @@ export class Executor {
   /** The answer to a fireClaim: the runs the scheduler got for it (none if its store call failed). */
   takeClaimed(runs: Run[], claim: FireClaim): void {
     this.offers.delete(claim);
+    this.counts.atCreation += runs.length;
     const epoch = claim.defer?.epoch;
     if (epoch !== undefined) {
-      for (const run of runs) if (run.deferred) this.unwritten.set(run.id, { run, epoch });
+      for (const run of runs) {
+        if (!run.deferred) continue;
+        this.unwritten.set(run.id, { run, epoch });
+        this.counts.deferred++;
+      }
     }
     this.take(runs);
   }
@@ -475,20 +488,16 @@ export class Executor {
     output: FinishRequest['output'],
     startedAt?: number,
   ): void {
-    const deferred = run.deferred ? this.unwritten.get(run.id) : undefined;
-    this.unwritten.delete(run.id);
-    this.results.add({
-      ...(deferred && { deferred }),
-      runId: run.id,
-      node: this.opts.node.name,
-      ...(startedAt !== undefined && { startedAt }),
-      status,
-      exitCode,
-      signal,
-      reason,
-      output,
-      now: this.opts.clock.now(),
-    });
+    // Built field by field: an object literal with spreads in it cost ~40 µs per result here
+    // (V8 copies, then adds each later field on a slow path), 5% of a busy node's time.
+    const req: FinishRequest = { runId: run.id, node: this.opts.node.name, status, exitCode, signal, reason, output, now: this.opts.clock.now() };
+    if (startedAt !== undefined) req.startedAt = startedAt;
+    if (run.deferred) {
+      const deferred = this.unwritten.get(run.id);
+      this.unwritten.delete(run.id);
+      if (deferred) req.deferred = deferred;
+    }
+    this.results.add(req);
   }
 
   private async heartbeat(): Promise<void> {
@@ -556,7 +565,7 @@ export class Executor {
    */
   private deferredBeat(now: number): { epoch: number; since: number; write: Run[] } | undefined {
     if (this.deferEpoch === null) return undefined;
-    let since = Math.max(now, this.deferredFloor);
+    let since = Math.max(now - DEFERRED_SINCE_SLACK_MS, this.deferredFloor);
     for (const at of this.offers.values()) since = Math.min(since, at);
     const write: Run[] = [];
     for (const { run } of this.unwritten.values()) {

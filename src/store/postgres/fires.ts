@@ -143,16 +143,19 @@ function isDeferrable(fire: NewFire, run: NewRun, opts: FireOptions): boolean {
 async function deferRuns(c: Q, runs: Array<{ run: NewRun }>, opts: FireOptions): Promise<Set<NewRun>> {
   const defer = opts.claim?.defer;
   if (runs.length === 0 || defer === undefined) return new Set();
-  const ok = await preparedRows(
+  // The ids as one text: a row each cost the node more to read than the check itself.
+  const [ok] = await preparedRows(
     c,
-    'SELECT 1 FROM nodes WHERE name = $1 AND defer_epoch = $2 AND deferred_since <= $3 FOR KEY SHARE',
-    [opts.node, defer.epoch, opts.now],
+    `SELECT (SELECT string_agg(nextval('runs_id_seq')::text, ',') FROM generate_series(1, $4::int4)) AS ids
+     FROM nodes WHERE name = $1 AND defer_epoch = $2 AND deferred_since <= $3 FOR KEY SHARE`,
+    [opts.node, defer.epoch, opts.now, runs.length],
   );
-  if (ok.length === 0) return new Set();
-  const ids = await preparedRows(c, "SELECT nextval('runs_id_seq') AS id FROM generate_series(1, $1::int4)", [runs.length]);
+  if (!ok) return new Set();
+  const ids = String(ok.ids).split(',');
+  if (ids.length !== runs.length) throw new StoreError(`asked for ${runs.length} run ids, got ${ids.length}`);
   runs.forEach(({ run }, i) => {
     const r = run as Run;
-    r.id = num(ids[i]!.id);
+    r.id = Number(ids[i]);
     r.deferred = true;
   });
   return new Set(runs.map((r) => r.run));
