@@ -131,6 +131,11 @@ export class Executor {
   /** Claims under way that allow deferring, each with the instant its fires are created at. */
   private readonly offers = new Map<FireClaim, number>();
   /**
+   * Calls that could defer runs and failed without an answer: committed all the same, their fires
+   * would have runs no node holds. Each is looked up until the store answers (see upkeep).
+   */
+  private unanswered: Array<{ firesAt: number; schedules: string[] }> = [];
+  /**
    * The `since` the last heartbeat sent (HeartbeatRequest.deferred): a claim for fires created
    * before it may not defer, or a sweep starting from it would miss them.
    */
@@ -252,9 +257,14 @@ export class Executor {
     return claim;
   }
 
-  /** The answer to a fireClaim: the runs the scheduler got for it (none if its store call failed). */
-  takeClaimed(runs: Run[], claim: FireClaim): void {
+  /**
+   * The answer to a fireClaim: the runs the scheduler got for it; none if its store call failed,
+   * and then `unanswered` names the schedules whose fires that call may have created anyway.
+   */
+  takeClaimed(runs: Run[], claim: FireClaim, unanswered?: string[]): void {
+    const firesAt = this.offers.get(claim);
     this.offers.delete(claim);
+    if (unanswered && firesAt !== undefined) this.unanswered.push({ firesAt, schedules: unanswered });
     this.counts.atCreation += runs.length;
     const epoch = claim.defer?.epoch;
     if (epoch !== undefined) {
@@ -567,6 +577,7 @@ export class Executor {
     if (this.deferEpoch === null) return undefined;
     let since = Math.max(now - DEFERRED_SINCE_SLACK_MS, this.deferredFloor);
     for (const at of this.offers.values()) since = Math.min(since, at);
+    for (const u of this.unanswered) since = Math.min(since, u.firesAt);
     const write: Run[] = [];
     for (const { run } of this.unwritten.values()) {
       since = Math.min(since, run.createdAt);
@@ -614,6 +625,14 @@ export class Executor {
     // least loaded node gets first pick of `any` runs and runs claimed ahead still start on time.
     this.claimDelayMs = (loadRank(node.name, nodes, now, this.opts.nodeTtlMs) * (this.opts.prefetchMs ?? 0)) / 4;
     await this.results.flush();
+    while (this.unanswered.length > 0) {
+      const u = this.unanswered[0]!;
+      const queued = await store.requeueUnanswered(node.name, u.firesAt, u.schedules, now);
+      this.unanswered.shift();
+      if (queued.length > 0) {
+        log.warn({ runs: queued.length, firesAt: new Date(u.firesAt).toISOString() }, 'fires created by a store call whose answer was lost: their runs are queued again');
+      }
+    }
     const lost = await store.sweepLostRuns(now, this.opts.nodeTtlMs);
     this.counts.lostSwept += lost.length;
     for (const r of lost) log.warn({ run: r.id, schedule: r.schedule, node: r.node, reason: r.reason }, 'run lost');

@@ -133,7 +133,7 @@ export async function startNode(cfg: NodeConfig, opts: NodeOptions): Promise<Run
       leadMs: cfg.scheduler.leadMs,
       // The executor takes the runs it would claim next as their fires are made: no claim each.
       claim: (now) => executor.fireClaim(now),
-      onClaimed: (runs, claim) => executor.takeClaimed(runs, claim),
+      onClaimed: (runs, claim, unanswered) => executor.takeClaimed(runs, claim, unanswered),
       markPlanned: (mark) => store.markPlanned(info.name, mark),
       // Live nodes that run a scheduler share the scheduling; one whose heartbeat lapses loses its share.
       peers: async () => {

@@ -48,8 +48,11 @@ export interface SchedulerOptions {
    * call, see FireOptions.claim), and where the runs it got go. Without it, every run is queued.
    */
   claim?: (now: number) => FireClaim | null;
-  /** Called once for each claim returned, with the runs got (none if the store call failed). */
-  onClaimed?: (runs: Run[], claim: FireClaim) => void;
+  /**
+   * Called once for each claim returned, with the runs got; none if the store call failed, and
+   * then `unanswered` names the schedules of the call (when the claim went with it).
+   */
+  onClaimed?: (runs: Run[], claim: FireClaim, unanswered?: string[]) => void;
   /**
    * Where this scheduler says, after each pass, how far it has planned its share (a PlannedMark).
    * Peers read it (Peer.planned) and leave a share to an owner that keeps saying so, however
@@ -391,8 +394,9 @@ export class Scheduler {
       } finally {
         claiming -= claim?.limit ?? 0;
         // An offer is always answered, with no runs when the call failed (the executor counts
-        // offers out: see Executor.fireClaim).
-        if (offer && !result) this.opts.onClaimed?.([], offer);
+        // offers out: see Executor.fireClaim), and which schedules' fires it may have created
+        // all the same if its answer was lost.
+        if (offer && !result) this.opts.onClaimed?.([], offer, claim ? batch.map((p) => p.schedule) : undefined);
       }
       if (offer) {
         const mine = claim ? result.fires.flatMap((f) => f.runs.filter((r) => r.status === 'running' && r.node === this.opts.node)) : [];

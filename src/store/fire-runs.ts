@@ -161,3 +161,38 @@ function claimOwnRuns(runs: RunsForFires['runs'], creator: string, claim: FireCl
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
+
+/** A fire that has no run for the node that created it (see Run.deferred), with what its run needs of its schedule. */
+export interface UnwrittenFire {
+  schedule: string;
+  scheduledAt: number;
+  manual: boolean;
+  createdAt: number;
+  task: string;
+  targetKind: string;
+  targetTag: string | null;
+  timeoutMs: number | null;
+}
+
+/**
+ * The run of such a fire, for `node`: `lost` (it may have run before the node died) or `queued`
+ * again for any node (it never started). An `all` fire's run stays the node's own.
+ */
+export function unwrittenFireRun(f: UnwrittenFire, node: string, status: 'lost' | 'queued', now: number, reason: string | null): NewRun {
+  return newRun({
+    schedule: f.schedule,
+    task: f.task,
+    scheduledAt: f.scheduledAt,
+    attempt: 1,
+    status,
+    targetNode: f.targetKind === 'all' ? node : null,
+    targetTag: f.targetKind === 'tag' ? f.targetTag : null,
+    node: status === 'lost' ? node : null,
+    notBefore: status === 'lost' ? f.scheduledAt : now,
+    createdAt: f.createdAt,
+    finishedAt: status === 'lost' ? now : null,
+    reason,
+    timeoutMs: f.timeoutMs,
+    manual: f.manual,
+  });
+}

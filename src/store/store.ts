@@ -126,6 +126,13 @@ export interface Store {
   sweepLostRuns(now: number, nodeTtlMs: number): Promise<Run[]>;
   /** A node restarting under the same name: its runs still `running` are lost at once, then retried. */
   recoverNodeRuns(node: string, now: number): Promise<Run[]>;
+  /**
+   * A createDueFires call of `node` that may have deferred runs (FireClaim.defer) failed without
+   * an answer: if it was committed all the same, its fires (of `schedules`, created at `firesAt`)
+   * have runs that no node holds. Each such fire gets its run, queued for any node (it never
+   * started). Returns the runs queued (none when the call was not committed).
+   */
+  requeueUnanswered(node: string, firesAt: number, schedules: string[], now: number): Promise<Run[]>;
 
   // --- nodes -------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ import type { Store } from '../../src/store/store.js';
 import type { Storage, StoreHarness } from './fixtures.js';
 import { accessSuite } from './conformance/access.js';
 import { concurrencySuite } from './conformance/concurrency.js';
+import { deferredSuite } from './conformance/deferred.js';
 import { firesSuite } from './conformance/fires.js';
 import { leasesSuite } from './conformance/leases.js';
 import { nodesSuite } from './conformance/nodes.js';
@@ -47,6 +48,7 @@ export function defineStoreConformance(name: string, harness: StoreHarness): voi
     nodesSuite(ctx);
     leasesSuite(ctx);
     concurrencySuite(ctx);
+    deferredSuite(ctx);
     accessSuite(ctx);
   });
 }

@@ -466,4 +466,41 @@ describe('postgres store specifics', () => {
       expect((await store.getRun(busy!.id))?.leaseUntil).toBe(T0 + 1800);
     });
   }, 15_000);
+  test('runs a creator claims are deferred: their rows are written once, finished; a sweep taking the node for dead waits for a batch in progress or makes it write as always', async () => {
+    await withSchema('deferred', async (store, c) => {
+      await store.syncConfigSchedules([spec('a'), spec('b'), spec('c')], T0);
+      const node = nodeInfo('n1');
+      await store.registerNode(node, T0);
+      const { deferEpoch } = await store.heartbeat({ node, clockSkewMs: 0, runIds: [], leaseMs: MIN, now: T0 });
+      expect(deferEpoch).toBe(0);
+      await store.heartbeat({ node, clockSkewMs: 0, runIds: [], leaseMs: MIN, now: T0 + 100, deferred: { epoch: 0, since: T0, write: [] } });
+      const claim = { tasks: ['work'], tags: [], limit: 10, leaseMs: MIN, dueBy: T0 + 5000, defer: { epoch: 0 } };
+      const made = await store.createDueFires([plan('a', T0, [T0 + 1000])], { ...fireOpts(T0 + 200), claim });
+      const [a] = made.fires.flatMap((f) => f.runs);
+      expect(a).toMatchObject({ deferred: true, status: 'running', node: 'n1' });
+      expect((await c.query('SELECT count(*)::int AS n FROM runs')).rows[0].n).toBe(0);
+      // Ended, it is one INSERT: the row's only version, never updated.
+      await store.finishRuns([{ runId: a!.id, node: 'n1', status: 'succeeded', exitCode: 0, signal: null, reason: null, output: { stdout: '', stderr: '' }, now: T0 + 1005, deferred: { run: a!, epoch: 0 } }]);
+      // The first tuple of the table's first page: an insert then an update would have left the row at (0,2).
+      const { rows: [row] } = await c.query('SELECT status, ctid::text FROM runs WHERE id = $1', [a!.id]);
+      expect(row).toEqual({ status: 'succeeded', ctid: '(0,1)' });
+
+      // A sweep holds the node's row (it found the node dead) while the node creates fires and sends
+      // a result: both wait for it, then see the epoch it moved.
+      const [b0] = (await store.createDueFires([plan('b', T0, [T0 + 1000])], { ...fireOpts(T0 + 300), claim })).fires.flatMap((f) => f.runs);
+      expect(b0!.deferred).toBe(true);
+      await c.query('BEGIN');
+      await c.query("SELECT 1 FROM nodes WHERE name = 'n1' FOR UPDATE");
+      const creating = store.createDueFires([plan('c', T0, [T0 + 1000])], { ...fireOpts(T0 + 400), claim });
+      await waitForLock(c);
+      const finishing = store.finishRuns([{ runId: b0!.id, node: 'n1', status: 'succeeded', exitCode: 0, signal: null, reason: null, output: { stdout: '', stderr: '' }, now: T0 + 1005, deferred: { run: b0!, epoch: 0 } }]);
+      await c.query("UPDATE nodes SET defer_epoch = defer_epoch + 1, deferred_since = NULL WHERE name = 'n1'");
+      await c.query('COMMIT');
+      const [c0] = (await creating).fires.flatMap((f) => f.runs);
+      expect(c0!.deferred).toBeUndefined();
+      expect(await store.getRun(c0!.id)).toMatchObject({ status: 'running', node: 'n1' });
+      expect((await finishing).map((r) => r.applied)).toEqual([false]);
+      expect(await store.getRun(b0!.id)).toBeNull();
+    });
+  }, 15_000);
 });

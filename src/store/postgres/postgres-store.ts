@@ -52,7 +52,7 @@ import { createDueFiresTx, insertRuns, triggerScheduleTx } from './fires.js';
 import { externalRun } from '../retry.js';
 import { PgListener } from './listener.js';
 import { PgNodes } from './nodes.js';
-import { cancelRunTx, claimRuns, finishRunsTx, nextQueuedAt, recoverNodeRunsTx, sweepLostRunsTx } from './runs.js';
+import { cancelRunTx, claimRuns, finishRunsTx, nextQueuedAt, recoverNodeRunsTx, requeueUnansweredTx, sweepLostRunsTx } from './runs.js';
 
 const SPEC_PARAMS = SCHEDULE_SPEC_COLUMNS.map((_, i) => `$${i + 2}`).join(', ');
 const INSERT_SCHEDULE = `INSERT INTO schedules (name, ${SCHEDULE_SPEC_COLUMNS.join(', ')}, source, enabled, paused, cursor, created_at, updated_at)
@@ -355,6 +355,16 @@ export class PostgresStore implements Store {
     });
     this.notifyLocal(retries);
     return lost;
+  }
+
+  async requeueUnanswered(node: string, firesAt: number, schedules: string[], now: number): Promise<Run[]> {
+    const queued = await this.db.tx(async (c) => {
+      const runs = await requeueUnansweredTx(c, node, firesAt, schedules, now);
+      await this.notifyInTx(c, runs);
+      return runs;
+    });
+    this.notifyLocal(queued);
+    return queued;
   }
 
   // --- nodes ---------------------------------------------------------------------------------

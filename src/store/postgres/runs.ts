@@ -1,6 +1,7 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { deadNodeReason, deadTargetReason, leaseExpiredReason } from '../lost-reasons.js';
-import { newRun, retryOf } from '../retry.js';
+import { unwrittenFireRun, type UnwrittenFire } from '../fire-runs.js';
+import { retryOf } from '../retry.js';
 import { RUN_COLUMNS, num, qualified, runFromRow, scheduleFromRow, storableOutput } from '../rows.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run, type RunOutput } from '../types.js';
 import { preparedRows, rows, type Q } from './db.js';
@@ -246,12 +247,14 @@ export async function recoverNodeRunsTx(c: Q, node: string, now: number): Promis
 }
 
 /**
- * The fires `node` created since `since` that have no run for it: its runs it held unwritten
- * (Run.deferred) when it died. The runs stored for the instants those fires span are read once
- * (a fire of `all` has runs for other nodes too: only an untargeted one or the node's own counts).
+ * The fires `node` created since $2 (and, when $3 and $4 are given, at exactly $3, of the
+ * schedules in $4) that have no run for it: runs it held unwritten (Run.deferred). The runs
+ * stored for the instants those fires span are read once (a fire of `all` has runs for other
+ * nodes too: only an untargeted one or the node's own counts).
  */
 export const UNWRITTEN_FIRES = `WITH f AS MATERIALIZED (
-    SELECT schedule, scheduled_at, manual, created_at FROM fires WHERE created_by = $1 AND created_at >= $2),
+    SELECT schedule, scheduled_at, manual, created_at FROM fires
+    WHERE created_by = $1 AND created_at >= $2 AND ($3::int8 IS NULL OR (created_at = $3 AND schedule = ANY($4::text[])))),
   span AS (SELECT min(scheduled_at) AS lo, max(scheduled_at) AS hi FROM f),
   r AS MATERIALIZED (
     SELECT runs.schedule, runs.scheduled_at FROM runs, span
@@ -261,36 +264,35 @@ export const UNWRITTEN_FIRES = `WITH f AS MATERIALIZED (
   WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.schedule = f.schedule AND r.scheduled_at = f.scheduled_at)
   ORDER BY f.scheduled_at, f.schedule`;
 
+async function unwrittenFires(c: Q, node: string, since: number, exactly?: { at: number; schedules: string[] }): Promise<UnwrittenFire[]> {
+  const found = await rows(c, UNWRITTEN_FIRES, [node, since, exactly?.at ?? null, exactly?.schedules ?? null]);
+  return found.map((f) => ({
+    schedule: String(f.schedule),
+    scheduledAt: num(f.scheduled_at),
+    manual: f.manual === true,
+    createdAt: num(f.created_at),
+    task: String(f.task),
+    targetKind: String(f.target_kind),
+    targetTag: f.target_tag === null ? null : String(f.target_tag),
+    timeoutMs: f.timeout_ms === null ? null : num(f.timeout_ms),
+  }));
+}
+
 /**
  * Records as `lost` the runs `node` held unwritten, then moves its deferral epoch: whatever it
  * still sends under the old one (a node taken for dead while it ran) is refused, not doubled.
  * The caller holds the node's row FOR UPDATE.
  */
 async function loseDeferred(c: Q, node: string, since: number, reason: string, now: number): Promise<Run[]> {
-  const unwritten = await rows(c, UNWRITTEN_FIRES, [node, since]);
-  const lost = await insertRuns(
-    c,
-    unwritten.map((f) =>
-      newRun({
-        schedule: String(f.schedule),
-        task: String(f.task),
-        scheduledAt: num(f.scheduled_at),
-        attempt: 1,
-        status: 'lost',
-        targetNode: f.target_kind === 'all' ? node : null,
-        targetTag: f.target_kind === 'tag' ? String(f.target_tag) : null,
-        node,
-        notBefore: num(f.scheduled_at),
-        createdAt: num(f.created_at),
-        finishedAt: now,
-        reason,
-        timeoutMs: f.timeout_ms === null ? null : num(f.timeout_ms),
-        manual: f.manual === true,
-      }),
-    ),
-  );
+  const lost = await insertRuns(c, (await unwrittenFires(c, node, since)).map((f) => unwrittenFireRun(f, node, 'lost', now, reason)));
   await c.query('UPDATE nodes SET defer_epoch = defer_epoch + 1, deferred_since = NULL WHERE name = $1', [node]);
   return lost;
+}
+
+/** See Store.requeueUnanswered: the fires of a call whose answer never came get their runs, queued. */
+export async function requeueUnansweredTx(c: Q, node: string, firesAt: number, schedules: string[], now: number): Promise<Run[]> {
+  const fires = await unwrittenFires(c, node, firesAt, { at: firesAt, schedules });
+  return insertRuns(c, fires.map((f) => unwrittenFireRun(f, node, 'queued', now, null)));
 }
 
 export async function cancelRunTx(c: Q, runId: number, reason: string, now: number): Promise<Run> {

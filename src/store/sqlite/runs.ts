@@ -1,8 +1,9 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { deadNodeReason, deadTargetReason, leaseExpiredReason } from '../lost-reasons.js';
+import { unwrittenFireRun } from '../fire-runs.js';
 import { retryOf } from '../retry.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
-import { RUN_COLUMNS, runFromRow, scheduleFromRow, storableOutput, type Row } from '../rows.js';
+import { RUN_COLUMNS, bool, num, runFromRow, scheduleFromRow, storableOutput, type Row } from '../rows.js';
 import { jsonList, type SqliteDb } from './db.js';
 import { insertRun } from './fires.js';
 
@@ -135,6 +136,45 @@ export function recoverNodeRunsTx(db: SqliteDb, node: string, now: number): { lo
   const lost = ids.flatMap((r) => loseRunning(db, r.id, `node "${node}" restarted while the run was running`, now));
   const retries = lost.map((r) => retryRun(db, r, now)).filter((r): r is Run => r !== null);
   return { lost, retries };
+}
+
+/**
+ * See Store.requeueUnanswered. This store writes every run as it creates its fire, so a call
+ * that was committed left no fire without its run; the lookup still holds if that changes.
+ */
+export function requeueUnansweredTx(db: SqliteDb, node: string, firesAt: number, schedules: string[], now: number): Run[] {
+  const fires = db.all<Row>(
+    `SELECT f.schedule, f.scheduled_at, f.manual, f.created_at, s.task, s.target_kind, s.target_tag, s.timeout_ms
+     FROM fires f JOIN schedules s ON s.name = f.schedule JOIN json_each(?) AS j ON j.value = f.schedule
+     WHERE f.created_by = ? AND f.created_at = ?
+       AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.schedule = f.schedule AND r.scheduled_at = f.scheduled_at AND (r.target_node IS NULL OR r.target_node = ?))
+     ORDER BY f.scheduled_at, f.schedule`,
+    JSON.stringify(schedules),
+    node,
+    firesAt,
+    node,
+  );
+  return fires.map((f) =>
+    insertRun(
+      db,
+      unwrittenFireRun(
+        {
+          schedule: String(f.schedule),
+          scheduledAt: num(f.scheduled_at),
+          manual: bool(f.manual),
+          createdAt: num(f.created_at),
+          task: String(f.task),
+          targetKind: String(f.target_kind),
+          targetTag: f.target_tag === null ? null : String(f.target_tag),
+          timeoutMs: f.timeout_ms === null ? null : num(f.timeout_ms),
+        },
+        node,
+        'queued',
+        now,
+        null,
+      ),
+    ),
+  );
 }
 
 export function cancelRunTx(db: SqliteDb, runId: number, reason: string, now: number): Run {

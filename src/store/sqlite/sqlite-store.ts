@@ -51,7 +51,7 @@ import { SqliteNodes } from './nodes.js';
 import { SqliteDb } from './db.js';
 import { createDueFiresTx, insertRun, triggerScheduleTx } from './fires.js';
 import { externalRun } from '../retry.js';
-import { cancelRunTx, claimRunsTx, finishRunTx, nextQueuedAt, recoverNodeRunsTx, sweepLostRunsTx } from './runs.js';
+import { cancelRunTx, claimRunsTx, finishRunTx, nextQueuedAt, recoverNodeRunsTx, requeueUnansweredTx, sweepLostRunsTx } from './runs.js';
 
 const INSERT_SCHEDULE = `INSERT INTO schedules (name, ${SCHEDULE_SPEC_COLUMNS.join(', ')}, source, enabled, paused, cursor, created_at, updated_at)
   VALUES (?, ${SCHEDULE_SPEC_COLUMNS.map(() => '?').join(', ')}, ?, 1, 0, ?, ?, ?)`;
@@ -258,6 +258,12 @@ export class SqliteStore implements Store {
     const { lost, retries } = this.sql.write(() => recoverNodeRunsTx(this.sql, node, now));
     if (retries.length) this.watchers.notify();
     return lost;
+  }
+
+  async requeueUnanswered(node: string, firesAt: number, schedules: string[], now: number): Promise<Run[]> {
+    const queued = this.sql.write(() => requeueUnansweredTx(this.sql, node, firesAt, schedules, now));
+    if (queued.length) this.watchers.notify();
+    return queued;
   }
 
   // --- nodes ---------------------------------------------------------------------------------
