@@ -134,7 +134,9 @@ tasks:
   t: { command: [/bin/true] }
 schedules:
 ${Array.from({ length: count }, (_, i) => `  - { name: b${i}, ${never}, task: t }`).join('\n')}`,
-      `, concurrency: ${count}`,
+      // Forked by the node itself, each start holds the event loop for the fork (through the
+      // helper, a start is a pipe write: the burst would hold it for little even in one go).
+      `, concurrency: ${count}, spawn: inline`,
       '1h',
     );
     // One fire per schedule, all at the same instant a moment ahead: claimed ahead, started together.
@@ -147,21 +149,20 @@ ${Array.from({ length: count }, (_, i) => `  - { name: b${i}, ${never}, task: t 
     const created = await n.store.createDueFires(plans, { now: n.clock.now(), nodeTtlMs: 30_000, node: 'test' });
     const ids = created.fires.map((f) => f.runs[0]!.id);
     expect(ids).toHaveLength(count);
-    let last = performance.now();
-    let gap = 0;
-    const tick = setInterval(() => {
-      const now = performance.now();
-      gap = Math.max(gap, now - last);
-      last = now;
-    }, 5);
+    // When the event loop turned, on the node's clock (the one run starts are recorded on).
+    const ticks: number[] = [];
+    const tick = setInterval(() => ticks.push(n.clock.now()), 5);
     try {
       const runs = await Promise.all(ids.map((id) => final(n, id)));
       expect(runs.map((r) => r.status)).toEqual(ids.map(() => 'succeeded'));
       const starts = runs.map((r) => r.startedAt!);
-      const burst = Math.max(...starts) - Math.min(...starts);
-      // Started in one go, the burst would hold the loop for all of it; sliced, for ~50 ms and a spawn.
-      expect(burst).toBeGreaterThan(60);
-      expect(gap).toBeLessThan(burst / 2);
+      const first = Math.min(...starts);
+      const last = Math.max(...starts);
+      // Longer than one slice: started in one go, the burst would hold the loop for all of it.
+      expect(last - first).toBeGreaterThan(60);
+      // Sliced, the loop turns between the first start and the last. Counted, not timed: how long
+      // a turn waits depends on the machine's load, whether it comes does not.
+      expect(ticks.filter((t) => t > first + 1 && t < last - 1).length).toBeGreaterThan(0);
     } finally {
       clearInterval(tick);
     }

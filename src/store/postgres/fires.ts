@@ -34,17 +34,22 @@ export async function createDueFiresTx(c: Q, plans: FirePlan[], opts: FireOption
   const applied = plans.filter((p) => schedules.has(p.schedule));
   const stale = plans.filter((p) => !schedules.has(p.schedule)).map((p) => p.schedule);
 
-  const inserted = await preparedRows(
-    c,
-    `INSERT INTO fires (schedule, scheduled_at, manual, created_by, created_at)
-     SELECT p.schedule, (f->>'scheduledAt')::int8, false, $2, $3
-     FROM json_to_recordset($1::json) AS p("schedule" text, "fires" json), json_array_elements(p.fires) AS f
-     ON CONFLICT DO NOTHING RETURNING schedule, scheduled_at`,
-    [applied.length === plans.length ? planJson : JSON.stringify(applied), opts.node, opts.now],
-  );
   const planned = applied.reduce((n, p) => n + p.fires.length, 0);
+  // One row back: the keys inserted come only when some were taken already (a fire another node
+  // made), as JSON. A row per fire cost the node more to read than anything else of the call.
+  const [inserted] = await preparedRows(
+    c,
+    `WITH ins AS (
+       INSERT INTO fires (schedule, scheduled_at, manual, created_by, created_at)
+       SELECT p.schedule, (f->>'scheduledAt')::int8, false, $2, $3
+       FROM json_to_recordset($1::json) AS p("schedule" text, "fires" json), json_array_elements(p.fires) AS f
+       ON CONFLICT DO NOTHING RETURNING schedule, scheduled_at)
+     SELECT count(*)::int4 AS n, CASE WHEN count(*) < $4 THEN json_agg(json_build_array(schedule, scheduled_at)) END AS keys FROM ins`,
+    [applied.length === plans.length ? planJson : JSON.stringify(applied), opts.node, opts.now, planned],
+  );
   // Every key was free (the usual case): no set of them to look each one up in.
-  const created = inserted.length === planned ? null : new Set(inserted.map((r) => `${String(r.schedule)}\u0000${num(r.scheduled_at)}`));
+  const created =
+    Number(inserted!.n) === planned ? null : new Set(((inserted!.keys ?? []) as Array<[string, number]>).map(([name, at]) => `${name}\u0000${at}`));
   const fires: NewFire[] = [];
   for (const p of applied) {
     const schedule = schedules.get(p.schedule)!;
