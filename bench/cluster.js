@@ -19,7 +19,7 @@
 // and, when stopped, prints its scheduler's and executor's counters.
 // CF_NODE_ARGS adds node options to those processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
 // CF_BENCH_LEAD sets (a)'s lead and prefetch together (default 2s); CF_BENCH_MEMORY the nodes'
-// memory profile (lean, the default, or v8); CF_BENCH_NODE_LOG a folder where each node's output
+// memory profile (lean or v8; (a) defaults to v8, see BURST_SETTINGS); CF_BENCH_NODE_LOG a folder where each node's output
 // is written when it stops (e.g. with --trace-gc).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -92,10 +92,11 @@ async function withDatabase(prefix, fn) {
 }
 
 /** Starts a node process on a config object; resolves when it is ready. */
-async function startNode(dir, config) {
+async function startNode(dir, config, nodeOptions = []) {
   const file = join(dir, `${config.node.name}.json`);
   writeFileSync(file, JSON.stringify(config));
-  const child = spawn(process.execPath, asCronfleet(SELF, ['--node', file], process.env.CF_NODE_ARGS ? process.env.CF_NODE_ARGS.split(' ') : []), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [...nodeOptions, ...(process.env.CF_NODE_ARGS ? process.env.CF_NODE_ARGS.split(' ') : [])];
+  const child = spawn(process.execPath, asCronfleet(SELF, ['--node', file], args), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -199,7 +200,17 @@ const WARMUP_MS = 6_000;
  * the highest level. With `prefetch` shorter than `lead`, every run also costs a claim.
  */
 const BURST_LEAD = process.env.CF_BENCH_LEAD ?? '2s';
-const BURST_SETTINGS = { executor: { concurrency: 80_000, prefetch: BURST_LEAD }, scheduler: { lead: BURST_LEAD } };
+const BURST_SETTINGS = {
+  executor: { concurrency: 80_000, prefetch: BURST_LEAD },
+  scheduler: { lead: BURST_LEAD },
+  // With V8's young generation at its 16-32 MB, the runs held for the next two seconds survived
+  // scavenge after scavenge and were copied each time: at 24,000-28,000 fires a second that was a
+  // third of the node's time, and the instants' tails (p99 53-115 ms). Let grow to 256 MB (two
+  // semi-spaces of 128 MB), the same node ran 28,000 and 32,000 at p99 39 and 35 ms.
+  memory: process.env.CF_BENCH_MEMORY ?? 'v8',
+};
+/** Node options of (a)'s node processes (NODE_OPTIONS for an operator's `cronfleet serve`). */
+const BURST_NODE_OPTIONS = ['--max-semi-space-size=128'];
 
 async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecond) {
   return withDatabase('cf_bench_a', async ({ url, dir }) => {
@@ -218,8 +229,8 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
       }),
     );
     // The first node creates the schedules; the others join it.
-    const procs = [await startNode(dir, configs[0])];
-    procs.push(...(await Promise.all(configs.slice(1).map((c) => startNode(dir, c)))));
+    const procs = [await startNode(dir, configs[0], BURST_NODE_OPTIONS)];
+    procs.push(...(await Promise.all(configs.slice(1).map((c) => startNode(dir, c, BURST_NODE_OPTIONS)))));
     const startedAt = Date.now();
     const c = new pg.Client({ connectionString: url });
     // Ended by the database's drop when a measurement fails half way: that is not news.
@@ -276,7 +287,7 @@ async function loadLevel(nodeCount, perSecond, seconds, scheduleCount = perSecon
       const expected = perSecond * seconds;
       return {
         bench: 'cluster.a',
-        settings: BURST_SETTINGS,
+        settings: { ...BURST_SETTINGS, nodeOptions: BURST_NODE_OPTIONS.join(' ') },
         nodes: nodeCount,
         schedules: scheduleCount,
         firesPerSecond: perSecond,
