@@ -414,7 +414,18 @@ async function failover() {
       const serving = schedules.map((s) => s.name).filter((s) => ownerOf(s, [...names].sort()) === victim);
       await procs.get(victim).kill9();
       const killedAt = Date.now();
-      const held = (await c.query("SELECT id, schedule, scheduled_at, attempt FROM runs WHERE node = $1 AND status = 'running'", [victim])).rows;
+      // Its runs stored `running`, and the ones it held unwritten (a run taken as its fire was made
+      // is written when it ends, or `running` once it has gone on for a second): fires it made
+      // lately that have no run. Those are swept lost as attempt 1, their retries are attempt 2.
+      const held = (
+        await c.query(
+          `SELECT schedule, scheduled_at, attempt FROM runs WHERE node = $1 AND status = 'running'
+           UNION ALL
+           SELECT f.schedule, f.scheduled_at, 1 FROM fires f WHERE f.created_by = $1 AND f.created_at >= $2
+             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.schedule = f.schedule AND r.scheduled_at = f.scheduled_at)`,
+          [victim, killedAt - 10_000],
+        )
+      ).rows.map((h, i) => ({ id: i, ...h }));
       const deadline = killedAt + LEASE_MS + 10_000;
       // Wait for every held run's retry to start and for a fire of each served schedule made elsewhere.
       let firsts = new Map();
@@ -474,7 +485,7 @@ async function failover() {
         unit: 'ms',
       },
       killedRunRetried: {
-        method: "per kill, each run the victim held 'running': start of its attempt + 1, minus the kill",
+        method: "per kill, each run the victim held ('running' in the store, or taken unwritten: a fire it made with no run): start of its attempt + 1, minus the kill",
         samples: rt.length,
         notRetried: unretried,
         p50: pct(rt, 50),
