@@ -162,16 +162,12 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** A fire that has no run for the node that created it (see Run.deferred), with what its run needs of its schedule. */
+/** A fire that has no run for the node that created it (see Run.deferred), with its schedule as fires see it. */
 export interface UnwrittenFire {
-  schedule: string;
+  schedule: FireSchedule;
   scheduledAt: number;
   manual: boolean;
   createdAt: number;
-  task: string;
-  targetKind: string;
-  targetTag: string | null;
-  timeoutMs: number | null;
 }
 
 /**
@@ -179,20 +175,21 @@ export interface UnwrittenFire {
  * again for any node (it never started). An `all` fire's run stays the node's own.
  */
 export function unwrittenFireRun(f: UnwrittenFire, node: string, status: 'lost' | 'queued', now: number, reason: string | null): NewRun {
+  const { target } = f.schedule;
   return newRun({
-    schedule: f.schedule,
-    task: f.task,
+    schedule: f.schedule.name,
+    task: f.schedule.task,
     scheduledAt: f.scheduledAt,
     attempt: 1,
     status,
-    targetNode: f.targetKind === 'all' ? node : null,
-    targetTag: f.targetKind === 'tag' ? f.targetTag : null,
+    targetNode: target.kind === 'all' ? node : null,
+    targetTag: target.kind === 'tag' ? target.tag : null,
     node: status === 'lost' ? node : null,
     notBefore: status === 'lost' ? f.scheduledAt : now,
     createdAt: f.createdAt,
     finishedAt: status === 'lost' ? now : null,
     reason,
-    timeoutMs: f.timeoutMs,
+    timeoutMs: f.schedule.timeoutMs,
     manual: f.manual,
   });
 }

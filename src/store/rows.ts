@@ -1,4 +1,5 @@
 import { ConflictError } from '../errors.js';
+import type { UnwrittenFire } from './fire-runs.js';
 import type { Lease, NodeRecord, Run, RunOutput, RunStatus, Schedule, ScheduleSpec, Target } from './types.js';
 
 /**
@@ -69,6 +70,16 @@ export function qualified(columns: string, alias: string): string {
 /** What making a fire's runs needs of its schedule: the columns read when fires are created. */
 export type FireSchedule = Pick<Schedule, 'name' | 'task' | 'target' | 'concurrency' | 'timeoutMs'>;
 export const FIRE_SCHEDULE_COLUMNS = 'name, task, target_kind, target_tag, concurrency, timeout_ms';
+
+/**
+ * The columns both stores read for a fire with no run of its creator's (UnwrittenFire): the
+ * fire's as `f`, its schedule's as `s`.
+ */
+export const UNWRITTEN_FIRE_COLUMNS = `f.scheduled_at, f.manual, f.created_at, ${qualified(FIRE_SCHEDULE_COLUMNS, 's')}`;
+
+export function unwrittenFireFromRow(r: Row): UnwrittenFire {
+  return { schedule: fireScheduleFromRow(r), scheduledAt: num(r.scheduled_at), manual: bool(r.manual), createdAt: num(r.created_at) };
+}
 
 export function fireScheduleFromRow(r: Row): FireSchedule {
   return {

@@ -2,7 +2,7 @@ import { ConflictError, NotFoundError } from '../../errors.js';
 import { deadNodeReason, deadTargetReason, leaseExpiredReason } from '../lost-reasons.js';
 import { unwrittenFireRun, type UnwrittenFire } from '../fire-runs.js';
 import { retryOf } from '../retry.js';
-import { RUN_COLUMNS, num, qualified, runFromRow, scheduleFromRow, storableOutput } from '../rows.js';
+import { RUN_COLUMNS, UNWRITTEN_FIRE_COLUMNS, num, qualified, runFromRow, scheduleFromRow, storableOutput, unwrittenFireFromRow } from '../rows.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run, type RunOutput } from '../types.js';
 import { preparedRows, rows, type Q } from './db.js';
 import { recordSource, type RecordField } from './records.js';
@@ -252,30 +252,20 @@ export async function recoverNodeRunsTx(c: Q, node: string, now: number): Promis
  * stored for the instants those fires span are read once (a fire of `all` has runs for other
  * nodes too: only an untargeted one or the node's own counts).
  */
-export const UNWRITTEN_FIRES = `WITH f AS MATERIALIZED (
+const UNWRITTEN_FIRES = `WITH f AS MATERIALIZED (
     SELECT schedule, scheduled_at, manual, created_at FROM fires
     WHERE created_by = $1 AND created_at >= $2 AND ($3::int8 IS NULL OR (created_at = $3 AND schedule = ANY($4::text[])))),
   span AS (SELECT min(scheduled_at) AS lo, max(scheduled_at) AS hi FROM f),
   r AS MATERIALIZED (
     SELECT runs.schedule, runs.scheduled_at FROM runs, span
     WHERE runs.scheduled_at BETWEEN span.lo AND span.hi AND (runs.target_node IS NULL OR runs.target_node = $1))
-  SELECT f.schedule, f.scheduled_at, f.manual, f.created_at, s.task, s.target_kind, s.target_tag, s.timeout_ms
+  SELECT ${UNWRITTEN_FIRE_COLUMNS}
   FROM f JOIN schedules s ON s.name = f.schedule
   WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.schedule = f.schedule AND r.scheduled_at = f.scheduled_at)
   ORDER BY f.scheduled_at, f.schedule`;
 
 async function unwrittenFires(c: Q, node: string, since: number, exactly?: { at: number; schedules: string[] }): Promise<UnwrittenFire[]> {
-  const found = await rows(c, UNWRITTEN_FIRES, [node, since, exactly?.at ?? null, exactly?.schedules ?? null]);
-  return found.map((f) => ({
-    schedule: String(f.schedule),
-    scheduledAt: num(f.scheduled_at),
-    manual: f.manual === true,
-    createdAt: num(f.created_at),
-    task: String(f.task),
-    targetKind: String(f.target_kind),
-    targetTag: f.target_tag === null ? null : String(f.target_tag),
-    timeoutMs: f.timeout_ms === null ? null : num(f.timeout_ms),
-  }));
+  return (await rows(c, UNWRITTEN_FIRES, [node, since, exactly?.at ?? null, exactly?.schedules ?? null])).map(unwrittenFireFromRow);
 }
 
 /**

@@ -3,7 +3,7 @@ import { deadNodeReason, deadTargetReason, leaseExpiredReason } from '../lost-re
 import { unwrittenFireRun } from '../fire-runs.js';
 import { retryOf } from '../retry.js';
 import { FINAL_STATUSES, type ClaimRequest, type FinishRequest, type FinishResult, type Run } from '../types.js';
-import { RUN_COLUMNS, bool, num, runFromRow, scheduleFromRow, storableOutput, type Row } from '../rows.js';
+import { RUN_COLUMNS, UNWRITTEN_FIRE_COLUMNS, runFromRow, scheduleFromRow, storableOutput, unwrittenFireFromRow, type Row } from '../rows.js';
 import { jsonList, type SqliteDb } from './db.js';
 import { insertRun } from './fires.js';
 
@@ -144,7 +144,7 @@ export function recoverNodeRunsTx(db: SqliteDb, node: string, now: number): { lo
  */
 export function requeueUnansweredTx(db: SqliteDb, node: string, firesAt: number, schedules: string[], now: number): Run[] {
   const fires = db.all<Row>(
-    `SELECT f.schedule, f.scheduled_at, f.manual, f.created_at, s.task, s.target_kind, s.target_tag, s.timeout_ms
+    `SELECT ${UNWRITTEN_FIRE_COLUMNS}
      FROM fires f JOIN schedules s ON s.name = f.schedule JOIN json_each(?) AS j ON j.value = f.schedule
      WHERE f.created_by = ? AND f.created_at = ?
        AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.schedule = f.schedule AND r.scheduled_at = f.scheduled_at AND (r.target_node IS NULL OR r.target_node = ?))
@@ -154,27 +154,7 @@ export function requeueUnansweredTx(db: SqliteDb, node: string, firesAt: number,
     firesAt,
     node,
   );
-  return fires.map((f) =>
-    insertRun(
-      db,
-      unwrittenFireRun(
-        {
-          schedule: String(f.schedule),
-          scheduledAt: num(f.scheduled_at),
-          manual: bool(f.manual),
-          createdAt: num(f.created_at),
-          task: String(f.task),
-          targetKind: String(f.target_kind),
-          targetTag: f.target_tag === null ? null : String(f.target_tag),
-          timeoutMs: f.timeout_ms === null ? null : num(f.timeout_ms),
-        },
-        node,
-        'queued',
-        now,
-        null,
-      ),
-    ),
-  );
+  return fires.map((f) => insertRun(db, unwrittenFireRun(unwrittenFireFromRow(f), node, 'queued', now, null)));
 }
 
 export function cancelRunTx(db: SqliteDb, runId: number, reason: string, now: number): Run {
